@@ -1,0 +1,43 @@
+"""hcti-build: the HTML/CSS to Image API at build time, offline, through real headless Chromium."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .browser import Engine, find_chromium
+from .errors import (
+    BadRequestError,
+    BrowserNotFoundError,
+    GoneError,
+    HctiError,
+    NotFoundError,
+    RenderError,
+    RenderTimeoutError,
+    UnsupportedFormatError,
+)
+from .options import CreateOptions, ImageQuery
+from .store import Store
+
+__all__ = [
+    "BadRequestError",
+    "BrowserNotFoundError",
+    "CreateOptions",
+    "Engine",
+    "GoneError",
+    "HctiError",
+    "ImageQuery",
+    "NotFoundError",
+    "RenderError",
+    "RenderTimeoutError",
+    "Store",
+    "UnsupportedFormatError",
+    "find_chromium",
+    "render",
+]
+
+
+def render(store: Store | None = None, *, query: ImageQuery | dict[str, Any] | None = None, **params: Any) -> bytes:
+    """Render ``html``/``css``/``url`` with the API's parameters into the store and return the final bytes."""
+    st = store or Store()
+    image_id = st.create(params)["id"]
+    return st.get(image_id, query)

@@ -1,0 +1,413 @@
+"""Finds Chromium and owns one long-lived browser with a pool of warm pages on a private event-loop thread.
+
+The sync Playwright API cannot run inside a running event loop (Jupyter kernels, ASGI servers), so the async
+API runs on a daemon thread of our own and callers block on futures. The browser is launched lazily on the
+first render and relaunched once after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import base64
+import logging
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from .errors import BadRequestError, BrowserNotFoundError, RenderError, RenderTimeoutError
+from .options import CreateOptions
+
+log = logging.getLogger("hcti_build.browser")
+T = TypeVar("T")
+
+ORIGIN = "https://hcti.invalid"
+DOC_PATH = "/__hcti_document__.html"
+CANDIDATES = (
+    "/usr/lib/chromium/chromium-headless-shell",
+    "/usr/bin/chromium-headless-shell",
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+)
+# Measured (DESIGN 6): no frame-rate pacing for small snippets; RenderDocument and the back-forward cache
+# make every navigation swap frames (~33 ms instead of ~22 ms per render). No background networking: the
+# machine may be offline, and a render must reach nothing it was not asked to.
+ARGS = [
+    "--disable-frame-rate-limit",
+    "--disable-gpu-vsync",
+    "--disable-features=RenderDocument,BackForwardCache",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--font-render-hinting=none",
+]
+READY_SCRIPT = """
+window.ScreenshotReady = () => { if (!document.getElementById('HCTIReadyNow')) {
+  const d = document.createElement('div'); d.id = 'HCTIReadyNow'; d.style.display = 'none';
+  document.documentElement.appendChild(d); } };
+"""
+# The union of the body's element children with their margins: the API's snippet auto-crop.
+MEASURE_JS = """([selector, full]) => {
+  if (selector) { const el = document.querySelector(selector); if (!el) return null;
+    const r = el.getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY, r.width, r.height]; }
+  const de = document.documentElement;
+  if (full) return [0, 0, Math.max(de.scrollWidth, innerWidth), Math.max(de.scrollHeight, innerHeight)];
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const el of document.body.children) {
+    if (el.id === 'HCTIReadyNow' || el.tagName === 'SCRIPT' || el.tagName === 'STYLE') continue;
+    const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
+    if (s.display === 'none') continue;
+    x0 = Math.min(x0, r.left - parseFloat(s.marginLeft)); y0 = Math.min(y0, r.top - parseFloat(s.marginTop));
+    x1 = Math.max(x1, r.right + parseFloat(s.marginRight)); y1 = Math.max(y1, r.bottom + parseFloat(s.marginBottom));
+  }
+  if (x0 === Infinity) { const r = document.body.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; }
+  x0 = Math.max(0, x0); y0 = Math.max(0, y0);
+  return [x0 + scrollX, y0 + scrollY, x1 - x0, y1 - y0];
+}"""
+
+
+def find_chromium(configured: str | None = None) -> str:
+    """The Chromium to drive: HCTI_CHROMIUM, a configured path, Debian's headless shell, or one on PATH."""
+    for cand in (os.environ.get("HCTI_CHROMIUM"), configured):
+        if cand:
+            if Path(cand).is_file() and os.access(cand, os.X_OK):
+                return cand
+            raise BrowserNotFoundError(f"Chromium not found at {cand} (from HCTI_CHROMIUM or config)")
+    for cand in CANDIDATES:
+        if Path(cand).is_file() and os.access(cand, os.X_OK):
+            return cand
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise BrowserNotFoundError(
+        "No Chromium found. Install Debian's browser (apt-get install chromium chromium-headless-shell) "
+        "or set HCTI_CHROMIUM to a Chromium executable. hcti-build never downloads a browser."
+    )
+
+
+def chromium_version(executable: str) -> str:
+    """`--version` of the executable, without launching a browser session."""
+    try:
+        out = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BrowserNotFoundError(f"Cannot run {executable} --version: {exc}") from exc
+    return out.strip().splitlines()[-1] if out.strip() else "unknown"
+
+
+@dataclass
+class Capture:
+    """A master render: PNG bytes, pixel size, and the local files it read (path relative to root, bytes)."""
+
+    png: bytes
+    width: int
+    height: int
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class _Slot:
+    page: Any
+    cdp: Any
+    root: Path = Path(".")
+    html: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)
+    allowed_origins: tuple[str, ...] = ()
+    metrics: tuple[Any, ...] = ()
+    media: tuple[Any, ...] = ()
+    timezone: str | None = None
+    transparent: bool = False
+
+
+class Engine:
+    """One browser per process, a pool of pages, all on a private event-loop thread."""
+
+    def __init__(self, executable: str | None = None, pages: int | None = None) -> None:
+        self._executable = executable
+        self.pool_size = pages or max(2, min(4, os.cpu_count() or 2))
+        self.launches = 0  # counted so tests and builds can prove "no browser launched"
+        self._loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+        self._pw: Any = None
+        self._browser: Any = None
+        self._context: Any = None
+        self._slots: asyncio.Queue[_Slot] | None = None
+        self._lock: asyncio.Lock | None = None
+        self._thread_lock = threading.Lock()
+
+    # -- thread plumbing -------------------------------------------------------------------------
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        with self._thread_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop.run_forever, name="hcti-browser", daemon=True)
+                self._thread.start()
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    @property
+    def executable(self) -> str:
+        if self._executable is None:
+            self._executable = find_chromium()
+        return self._executable
+
+    async def _ensure(self) -> None:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._browser is not None and self._browser.is_connected():
+                return
+            await self._teardown()
+            try:
+                from playwright.async_api import async_playwright
+            except ImportError as exc:  # pragma: no cover - a hard dependency
+                raise BrowserNotFoundError("playwright is not installed: pip install hcti-build") from exc
+            self._pw = await async_playwright().start()
+            try:
+                self._browser = await self._pw.chromium.launch(executable_path=self.executable, args=ARGS)
+            except Exception as exc:
+                await self._teardown()
+                raise BrowserNotFoundError(f"Could not launch Chromium at {self.executable}: {exc}") from exc
+            self.launches += 1
+            log.debug("launched %s (%s)", self.executable, self._browser.version)
+            self._context = await self._browser.new_context(no_viewport=True, java_script_enabled=True)
+            self._slots = asyncio.Queue()
+            for _ in range(self.pool_size):
+                self._slots.put_nowait(await self._new_slot())
+
+    async def _new_slot(self) -> _Slot:
+        page = await self._context.new_page()
+        slot = _Slot(page=page, cdp=await self._context.new_cdp_session(page))
+        await page.add_init_script(READY_SCRIPT)
+        await page.route("**/*", lambda route: self._handle(slot, route))
+        return slot
+
+    async def _handle(self, slot: _Slot, route: Any) -> None:
+        """Every request of a render: the document, files under the root, or the allow-list. Nothing else."""
+        url = route.request.url
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin == ORIGIN:
+            path = unquote(parts.path)
+            if path == DOC_PATH:
+                await route.fulfill(body=slot.html, content_type="text/html; charset=utf-8")
+                return
+            target = (slot.root / path.lstrip("/")).resolve()
+            if target.is_relative_to(slot.root) and target.is_file():
+                data = target.read_bytes()
+                slot.files[target.relative_to(slot.root).as_posix()] = data
+                await route.fulfill(body=data, headers={"cache-control": "no-store"}, path=None)
+                return
+            await route.fulfill(status=404, body="not found")
+            return
+        if origin in slot.allowed_origins:
+            await route.continue_()
+            return
+        log.info("blocked a request to %s (no network at render time)", origin)
+        await route.abort("blockedbyclient")
+
+    async def _teardown(self) -> None:
+        for obj in (self._browser, self._pw):
+            if obj is not None:
+                try:
+                    await (obj.close() if obj is self._browser else obj.stop())
+                except Exception:  # noqa: BLE001 - best effort on a dead browser
+                    pass
+        self._browser = self._pw = self._context = None
+
+    # -- rendering -------------------------------------------------------------------------------
+    def render(self, opts: CreateOptions, root: Path | str = ".") -> Capture:
+        """Render to a master PNG. Retries once on a fresh browser if the browser died."""
+        deadline = (opts.max_wait_ms + opts.ms_delay) / 1000 + 30
+        return self._run(self._render_retrying(opts, Path(root).resolve()), timeout=deadline + 30)
+
+    def pdf(self, opts: CreateOptions, root: Path | str = ".") -> bytes:
+        """A vector PDF of the same document (Chromium's print), sized to the auto-crop unless pdf_options say."""
+        return self._run(self._with_slot(opts, Path(root).resolve(), as_pdf=True))  # type: ignore[arg-type]
+
+    async def _render_retrying(self, opts: CreateOptions, root: Path) -> Capture:
+        try:
+            return await self._with_slot(opts, root)  # type: ignore[return-value]
+        except RenderError as exc:
+            if self._browser is not None and self._browser.is_connected():
+                raise
+            log.warning("Chromium died during a render (%s); relaunching and retrying once", exc)
+            return await self._with_slot(opts, root)  # type: ignore[return-value]
+
+    async def _with_slot(self, opts: CreateOptions, root: Path, as_pdf: bool = False) -> Capture | bytes:
+        await self._ensure()
+        assert self._slots is not None
+        slot = await self._slots.get()
+        try:
+            budget = (opts.max_wait_ms + opts.ms_delay) / 1000 + 15
+            return await asyncio.wait_for(self._render(slot, opts, root, as_pdf), budget)
+        except asyncio.TimeoutError as exc:
+            slot = await self._replace(slot)
+            raise RenderTimeoutError(f"Render did not finish within max_wait_ms={opts.max_wait_ms}") from exc
+        except (BadRequestError, RenderError):
+            raise
+        except Exception as exc:
+            if not (self._browser and self._browser.is_connected()):
+                raise RenderError(f"Chromium crashed during the render: {exc}") from exc
+            slot = await self._replace(slot)
+            raise RenderError(f"Render failed: {exc}") from exc
+        finally:
+            if self._browser is not None and self._browser.is_connected() and self._slots is not None:
+                self._slots.put_nowait(slot)
+
+    async def _replace(self, slot: _Slot) -> _Slot:
+        """A page that misbehaved (timeout, error) is closed and replaced so the next render starts clean."""
+        try:
+            await asyncio.wait_for(slot.page.close(), 5)
+        except Exception:  # noqa: BLE001
+            pass
+        if self._browser is not None and self._browser.is_connected():
+            return await self._new_slot()
+        return slot
+
+    async def _render(self, slot: _Slot, opts: CreateOptions, root: Path, as_pdf: bool) -> Capture | bytes:
+        is_url = opts.url is not None
+        full_page = is_url or _is_full_document(opts.html or "")
+        vw, vh = (opts.viewport_width, opts.viewport_height) if opts.viewport_width else (1920, 1080)
+        scale = opts.scale
+        metrics = (vw, vh, scale)
+        if slot.metrics != metrics:
+            await slot.cdp.send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": vw, "height": vh, "deviceScaleFactor": scale, "mobile": False},
+            )
+            slot.metrics = metrics
+        media = (opts.media_type, opts.color_scheme)
+        if slot.media != media:
+            await slot.page.emulate_media(media=opts.media_type, color_scheme=opts.color_scheme or "no-preference")
+            slot.media = media
+        if slot.timezone != opts.timezone:
+            await slot.cdp.send("Emulation.setTimezoneOverride", {"timezoneId": opts.timezone or ""})
+            slot.timezone = opts.timezone
+        if slot.transparent != opts.transparent_background:
+            color = {"color": {"r": 0, "g": 0, "b": 0, "a": 0}} if opts.transparent_background else {}
+            await slot.cdp.send("Emulation.setDefaultBackgroundColorOverride", color)
+            slot.transparent = opts.transparent_background
+        slot.root, slot.files = root, {}
+        timeout = opts.max_wait_ms
+        if is_url:
+            assert opts.url is not None
+            parts = urlsplit(opts.url)
+            slot.allowed_origins = (f"{parts.scheme}://{parts.netloc}",)
+            target = opts.url
+        else:
+            slot.allowed_origins = ()
+            slot.html = _document(opts)
+            target = ORIGIN + DOC_PATH
+        try:
+            await slot.page.goto(target, wait_until="load", timeout=timeout)
+            if is_url and opts.css:
+                await slot.page.add_style_tag(content=opts.css)
+            await slot.page.evaluate("document.fonts.ready.then(() => true)")
+            if opts.render_when_ready:
+                await slot.page.wait_for_selector("#HCTIReadyNow", state="attached", timeout=timeout)
+        except Exception as exc:
+            if type(exc).__name__ == "TimeoutError":
+                raise RenderTimeoutError(f"Page did not become ready within max_wait_ms={timeout}") from exc
+            raise
+        if opts.ms_delay:
+            await asyncio.sleep(opts.ms_delay / 1000)
+        full = opts.full_screen or (full_page and not opts.selector)
+        box = await slot.page.evaluate(MEASURE_JS, [opts.selector, full])
+        if box is None:
+            raise BadRequestError(f"selector {opts.selector!r} matched no element", param="selector")
+        x, y, w, h = box
+        if full and not opts.full_screen:
+            x, y, w, h = 0, 0, vw, vh
+        elif opts.viewport_width and not opts.selector and not opts.full_screen:
+            x, y, w, h = 0, 0, vw, vh  # an explicit viewport disables auto-crop
+        # Snap the clip to the device-pixel grid so the output size is exactly round(css size * scale).
+        x0, y0 = int(x * scale) / scale, int(y * scale) / scale
+        x1, y1 = -int(-(x + w) * scale) / scale, -int(-(y + h) * scale) / scale
+        w, h = max(x1 - x0, 1 / scale), max(y1 - y0, 1 / scale)
+        if round(w * scale) * round(h * scale) > 5000 * 5000 * 4:
+            raise BadRequestError("The rendered image is too large (over 100 megapixels)", param="viewport_width")
+        if as_pdf:
+            return await self._pdf(slot, opts, w, h, full)
+        result = await slot.cdp.send(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "optimizeForSpeed": True,
+                "captureBeyondViewport": x1 > vw or y1 > vh,
+                "clip": {"x": x0, "y": y0, "width": w, "height": h, "scale": 1},
+            },
+        )
+        png = base64.b64decode(result["data"])
+        return Capture(png=png, width=round(w * scale), height=round(h * scale), files=dict(slot.files))
+
+    async def _pdf(self, slot: _Slot, opts: CreateOptions, w: float, h: float, full: bool) -> bytes:
+        given = dict(opts.pdf_options or {})
+        kwargs: dict[str, Any] = {"print_background": True}
+        if not any(k in given for k in ("format", "width", "height")):
+            kwargs.update(width=f"{w}px", height=f"{h}px", margin={"top": "0", "right": "0", "bottom": "0", "left": "0"})
+        names = {
+            "printBackground": "print_background", "preferCSSPageSize": "prefer_css_page_size",
+            "pageRanges": "page_ranges", "displayHeaderFooter": "display_header_footer",
+        }
+        allowed = {"format", "width", "height", "margin", "landscape", "scale", "print_background",
+                   "prefer_css_page_size", "page_ranges", "display_header_footer"}
+        for key, value in given.items():
+            key = names.get(key, key)
+            if key not in allowed:
+                raise BadRequestError(f"pdf_options.{key} is not supported; use one of {sorted(allowed)}", param="pdf_options")
+            kwargs[key] = value
+        if not opts.media_type:
+            await slot.page.emulate_media(media="screen")
+            slot.media = ("screen", opts.color_scheme)
+        data: bytes = await slot.page.pdf(**kwargs)
+        return data
+
+    def close(self) -> None:
+        if self._thread is None:
+            return
+        try:
+            self._run(self._teardown(), timeout=15)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._thread = None
+
+
+def _is_full_document(html: str) -> bool:
+    head = html.lstrip()[:2000].lower()
+    return head.startswith("<!doctype") or "<html" in head or "<body" in head
+
+
+def _document(opts: CreateOptions) -> str:
+    html = opts.html or ""
+    css = f"<style>{opts.css}</style>" if opts.css else ""
+    if _is_full_document(html):
+        if not css:
+            return html
+        idx = html.lower().find("</head>")
+        return html[:idx] + css + html[idx:] if idx >= 0 else css + html
+    return f'<!DOCTYPE html><html><head><meta charset="utf-8">{css}</head><body>{html}</body></html>'
+
+
+_default: Engine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    """The process-wide engine, closed at interpreter exit (no orphan Chromium)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Engine()
+            atexit.register(_default.close)
+        return _default
+
+
+Callback = Callable[[], None]

@@ -1,0 +1,162 @@
+"""The `hcti` command: render, get, ls, rm, usage. Errors are the API's JSON on stderr with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .errors import BadRequestError, HctiError
+from .options import CreateOptions, ImageQuery, parse_format
+from .store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+PARAM_HELP = {
+    "google_fonts": "Font families, '|'-separated (resolved from installed fonts; no network).",
+    "selector": "CSS selector of the element to capture.",
+    "ms_delay": "Wait this many ms after the page is ready (0-20000).",
+    "max_wait_ms": "Deadline for the page to become ready (1-30000, default 10000).",
+    "device_scale": "Pixel ratio (0.1-3; default 2 for HTML, 1 for a URL).",
+    "render_when_ready": "Wait until the page calls ScreenshotReady() (#HCTIReadyNow exists).",
+    "viewport_width": "Viewport width in px (with --viewport-height; disables auto-crop).",
+    "viewport_height": "Viewport height in px (with --viewport-width).",
+    "full_screen": "Capture the full page height.",
+    "color_scheme": "light or dark.",
+    "media_type": "screen or print.",
+    "timezone": "IANA time zone, e.g. Europe/Paris.",
+    "transparent_background": "Transparent instead of white page background.",
+    "pdf_options": "JSON object of Chromium PDF options for .pdf output.",
+}
+FLAGS = {"render_when_ready", "full_screen", "transparent_background"}
+
+
+def _store(path: str | None) -> Store:
+    return Store(path)
+
+
+def _creation_options(func: F) -> F:
+    for f in reversed([f for f in fields(CreateOptions) if f.name in PARAM_HELP]):
+        dashed = "--" + f.name.replace("_", "-")
+        names = [dashed, "--" + f.name] if "_" in f.name else [dashed]
+        if f.name in FLAGS:
+            func = click.option(*names, f.name, is_flag=True, default=None, help=PARAM_HELP[f.name])(func)
+        else:
+            func = click.option(*names, f.name, default=None, metavar="VALUE", help=PARAM_HELP[f.name])(func)
+    return func
+
+
+def _fail(exc: HctiError, where: str = "") -> None:
+    click.echo((where + ": " if where else "") + json.dumps(exc.to_json()), err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hcti-build")
+def main() -> None:
+    """HTML/CSS to Image at build time: the hosted API's parameters, offline, through local Chromium.
+
+    Images are kept in a content-addressed store (.hcti/ here, or --store / HCTI_STORE).
+    """
+
+
+@main.command()
+@click.option("--html", help="HTML to render (a snippet is auto-cropped; a full page renders the viewport).")
+@click.option("--html-file", type=click.Path(exists=True, dir_okay=False), help="Read the HTML from a file.")
+@click.option("--url", help="A URL to screenshot (overrides --html, as in the API).")
+@click.option("--css", help="CSS for the image.")
+@click.option("--css-file", type=click.Path(exists=True, dir_okay=False), help="Read the CSS from a file.")
+@_creation_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Also write the image; format from the extension.")
+@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+def render(html_file: str | None, css_file: str | None, output: str | None, store_path: str | None, **params: Any) -> None:
+    """Render an image and print the API's JSON: {"id": ..., "url": ...}."""
+    if html_file:
+        params["html"] = Path(html_file).read_text(encoding="utf-8")
+    if css_file:
+        params["css"] = Path(css_file).read_text(encoding="utf-8")
+    try:
+        fmt = parse_format(Path(output).suffix or "png") if output else None
+        opts = CreateOptions.from_mapping({k: v for k, v in params.items() if v is not None})
+        store = _store(store_path)
+        result = store.create(opts)
+        if output:
+            data = store.get(result["id"], ImageQuery(format=fmt or "png"))
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            from .store import atomic_write
+
+            atomic_write(Path(output), data)
+    except HctiError as exc:
+        _fail(exc)
+    click.echo(json.dumps(result))
+
+
+@main.command()
+@click.argument("spec")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Where to write the image.")
+@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+def get(spec: str, output: str, store_path: str | None) -> None:
+    """The API's GET: 'ID[.ext][?query]', e.g. 'ID.jpg?width=600&x_1=33%&x_2=66%'."""
+    try:
+        image_id, query = ImageQuery.parse(spec)
+        data = _store(store_path).get(image_id, query)
+    except HctiError as exc:
+        _fail(exc)
+    from .store import atomic_write
+
+    atomic_write(Path(output), data)
+
+
+@main.command("ls")
+@click.option("--count", default=50, show_default=True, help="Images per page (1-50).")
+@click.option("--page-token", default=None, help="next_page_token from the previous page.")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+def ls(count: int, page_token: str | None, as_json: bool, store_path: str | None) -> None:
+    """List stored images, newest first."""
+    try:
+        page = _store(store_path).list(count, page_token)
+    except HctiError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(page))
+        return
+    for img in page["images"]:
+        click.echo(f"{img['id']}  {img['created_at']}")
+    if page["has_next_page"]:
+        click.echo(f"more: --page-token {page['next_page_token']}")
+
+
+@main.command()
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+def rm(ids: tuple[str, ...], store_path: str | None) -> None:
+    """Delete images (every copy; a later get is 410 Gone)."""
+    try:
+        _store(store_path).batch_delete(list(ids))
+    except HctiError as exc:
+        _fail(exc)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+def usage(as_json: bool, store_path: str | None) -> None:
+    """Renders rolled up by hour, day and month."""
+    data = _store(store_path).usage()
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    for period in ("month", "day", "hour"):
+        for bucket, n in list(data["data"][period].items())[-5:]:
+            click.echo(f"{period:5} {bucket}  {n}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+__all__ = ["main", "BadRequestError"]

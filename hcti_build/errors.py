@@ -1,0 +1,68 @@
+"""The one exception tree. Every error carries the hosted API's HTTP status, error name and message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HctiError(Exception):
+    """Root of every error hcti-build raises; ``to_json()`` gives the API's error body."""
+
+    status_code = 500
+    error = "Internal Server Error"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": self.error, "statusCode": self.status_code, "message": self.message}
+
+
+class BadRequestError(HctiError):
+    """Bad creation or query input (400), naming the parameter and its allowed range."""
+
+    status_code = 400
+    error = "Bad Request"
+
+
+class UnsupportedFormatError(HctiError):
+    """An unknown file extension (422), with the seed's exact text."""
+
+    status_code = 422
+    error = "Unprocessable Entity"
+
+    def __init__(self, fmt: str = "") -> None:
+        super().__init__(
+            "Sorry, we do not currently support that format. Valid image types are: jpg, webp or png",
+            param="format",
+        )
+        self.format = fmt
+
+
+class NotFoundError(HctiError):
+    status_code = 404
+    error = "Not Found"
+
+
+class GoneError(HctiError):
+    status_code = 410
+    error = "Gone"
+
+
+class RenderError(HctiError):
+    """Chromium failed to render (crash, navigation failure)."""
+
+    status_code = 500
+    error = "Render Failed"
+
+
+class RenderTimeoutError(RenderError):
+    status_code = 408
+    error = "Request Timeout"
+
+
+class BrowserNotFoundError(HctiError):
+    status_code = 500
+    error = "Browser Not Found"

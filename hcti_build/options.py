@@ -1,0 +1,277 @@
+"""Creation parameters and the image query as frozen, validated values, in the hosted API's words.
+
+One model serves every surface (CLI flags, directives, magic, plugin, server JSON): values may arrive as
+strings (query strings, CLI flags) or as JSON types, and are validated here once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .errors import BadRequestError, UnsupportedFormatError
+
+FORMATS = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp", "pdf": "pdf"}
+MIME = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "pdf": "application/pdf"}
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    raise BadRequestError(f"{name} must be true or false", param=name)
+
+
+def _number(name: str, value: Any, lo: float, hi: float, *, integer: bool) -> float:
+    if isinstance(value, bool):
+        raise BadRequestError(f"{name} must be a number between {lo:g} and {hi:g}", param=name)
+    try:
+        num = float(value.strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        num = math.nan
+    if math.isnan(num) or not lo <= num <= hi or (integer and num != int(num)):
+        kind = "an integer" if integer else "a number"
+        raise BadRequestError(f"{name} must be {kind} between {lo:g} and {hi:g}", param=name)
+    return num
+
+
+def _int(name: str, value: Any, lo: int, hi: int) -> int:
+    return int(_number(name, value, lo, hi, integer=True))
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in choices:
+        raise BadRequestError(f"{name} must be one of: {', '.join(choices)}", param=name)
+    return value.strip().lower()
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadRequestError(f"{name} must be a string", param=name)
+    if "\x00" in value:
+        raise BadRequestError(f"{name} must not contain NUL bytes", param=name)
+    return value
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    """The API's creation parameters. ``canonical_json()`` is the form that is hashed into an image's id."""
+
+    html: str | None = None
+    css: str | None = None
+    url: str | None = None
+    google_fonts: str | None = None
+    selector: str | None = None
+    ms_delay: int = 0
+    max_wait_ms: int = 10000
+    device_scale: float | None = None
+    render_when_ready: bool = False
+    viewport_width: int | None = None
+    viewport_height: int | None = None
+    full_screen: bool = False
+    color_scheme: str | None = None
+    media_type: str | None = None
+    timezone: str | None = None
+    transparent_background: bool = False
+    pdf_options: Mapping[str, Any] | None = field(default=None, hash=False)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> CreateOptions:
+        """Validate API-style input (JSON values or strings) and return frozen options."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(k for k in data if k not in known)
+        if unknown:
+            raise BadRequestError(f"Unknown parameter: {unknown[0]}", param=unknown[0])
+        v: dict[str, Any] = {k: val for k, val in data.items() if val is not None and val != ""}
+        out: dict[str, Any] = {}
+        for name in ("html", "css", "url", "google_fonts", "selector", "timezone"):
+            if name in v:
+                out[name] = _text(name, v[name])
+        if "url" in out:
+            if not re.match(r"^https?://[^\s/]+", out["url"]):
+                raise BadRequestError("url must be a fully qualified http(s) URL", param="url")
+            out.pop("html", None)  # the API: url overrides html
+        elif "html" not in out:
+            raise BadRequestError("HTML is Required", param="html")
+        if "ms_delay" in v:
+            out["ms_delay"] = _int("ms_delay", v["ms_delay"], 0, 20000)
+        if "max_wait_ms" in v:
+            out["max_wait_ms"] = _int("max_wait_ms", v["max_wait_ms"], 1, 30000)
+        if "device_scale" in v:
+            out["device_scale"] = _number("device_scale", v["device_scale"], 0.1, 3, integer=False)
+        for name in ("render_when_ready", "full_screen", "transparent_background"):
+            if name in v:
+                out[name] = _bool(name, v[name])
+        has_w, has_h = "viewport_width" in v, "viewport_height" in v
+        if has_w != has_h:
+            raise BadRequestError("viewport_width and viewport_height must be used together", param="viewport_width")
+        if has_w:
+            out["viewport_width"] = _int("viewport_width", v["viewport_width"], 1, 5000)
+            out["viewport_height"] = _int("viewport_height", v["viewport_height"], 1, 5000)
+        if "color_scheme" in v:
+            out["color_scheme"] = _choice("color_scheme", v["color_scheme"], ("light", "dark"))
+        if "media_type" in v:
+            out["media_type"] = _choice("media_type", v["media_type"], ("screen", "print"))
+        if "timezone" in out:
+            _check_timezone(out["timezone"])
+        if "pdf_options" in v:
+            pdf = v["pdf_options"]
+            if isinstance(pdf, str):
+                try:
+                    pdf = json.loads(pdf)
+                except ValueError:
+                    pdf = None
+            if not isinstance(pdf, Mapping):
+                raise BadRequestError("pdf_options must be a JSON object", param="pdf_options")
+            out["pdf_options"] = dict(pdf)
+        return cls(**out)
+
+    @property
+    def scale(self) -> float:
+        """The effective device scale: 2 for HTML and 1 for a URL unless set, as on the hosted API."""
+        if self.device_scale is not None:
+            return self.device_scale
+        return 1.0 if self.url else 2.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Only the parameters that were set, in the API's names."""
+        defaults = CreateOptions(html="")
+        d = asdict(self)
+        return {k: val for k, val in d.items() if k == "html" and val is not None or val != getattr(defaults, k)}
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check_timezone(tz: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise BadRequestError(f"timezone must be an IANA time zone name, got {tz!r}", param="timezone") from exc
+
+
+_LENGTH = re.compile(r"^(-)?(\d+(?:\.\d+)?)(px|%)?$")
+CROP_PARAMS = ("aspect_ratio", "x_origin", "y_origin", "x_1", "x_2", "y_1", "y_2", "crop_width", "crop_height")
+
+
+@dataclass(frozen=True)
+class Length:
+    """A crop coordinate: pixels or percent, negative meaning "from the far edge"."""
+
+    value: float
+    percent: bool
+    negative: bool
+
+    @classmethod
+    def parse(cls, name: str, raw: Any) -> Length:
+        m = _LENGTH.match(str(raw).strip())
+        if not m:
+            raise BadRequestError(
+                f"{name} must be pixels (100 or 100px) or a percentage (33%), optionally negative", param=name
+            )
+        value = float(m.group(2))
+        percent = m.group(3) == "%"
+        if percent and value > 100:
+            raise BadRequestError(f"{name} must be a percentage between -100% and 100%", param=name)
+        return cls(value, percent, bool(m.group(1)))
+
+    def size(self, extent: int) -> float:
+        """As a size (crop_width/crop_height): the magnitude only."""
+        return extent * self.value / 100 if self.percent else self.value
+
+    def position(self, extent: int) -> float:
+        """As a coordinate: negative values count back from the far edge."""
+        mag = self.size(extent)
+        return extent - mag if self.negative else mag
+
+
+@dataclass(frozen=True)
+class ImageQuery:
+    """The query applied to a stored render: crop, then resize, then encode, then DPI."""
+
+    format: str = "png"
+    width: int | None = None
+    height: int | None = None
+    dpi: int | None = None
+    dl: bool = False
+    aspect_ratio: tuple[int, int] | None = None
+    x_origin: Length | None = None
+    y_origin: Length | None = None
+    x_1: Length | None = None
+    x_2: Length | None = None
+    y_1: Length | None = None
+    y_2: Length | None = None
+    crop_width: Length | None = None
+    crop_height: Length | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], fmt: str | None = None) -> ImageQuery:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(k for k in data if k not in known)
+        if unknown:
+            raise BadRequestError(f"Unknown query parameter: {unknown[0]}", param=unknown[0])
+        v = {k: val for k, val in data.items() if val is not None and val != ""}
+        out: dict[str, Any] = {"format": parse_format(fmt or v.get("format") or "png")}
+        for name in ("width", "height"):
+            if name in v:
+                out[name] = _int(name, v[name], 1, 5000)
+        if "dpi" in v:
+            out["dpi"] = _int("dpi", v["dpi"], 30, 600)
+        if "dl" in v:
+            out["dl"] = _bool("dl", v["dl"])
+        if "aspect_ratio" in v:
+            m = re.match(r"^(\d+)[_:](\d+)$", str(v["aspect_ratio"]).strip())
+            if not m or int(m.group(1)) == 0 or int(m.group(2)) == 0:
+                raise BadRequestError("aspect_ratio must be width_height, e.g. 16_9 or 1_1", param="aspect_ratio")
+            out["aspect_ratio"] = (int(m.group(1)), int(m.group(2)))
+        for name in CROP_PARAMS[1:]:
+            if name in v:
+                out[name] = Length.parse(name, v[name])
+        for a, b, size in (("x_1", "x_2", "crop_width"), ("y_1", "y_2", "crop_height")):
+            if b in out and a not in out:
+                raise BadRequestError(f"{b} must be used with {a}", param=b)
+            if b in out and size in out:
+                raise BadRequestError(f"{b} and {size} cannot be used together", param=size)
+        if "aspect_ratio" in out and "crop_width" in out and "crop_height" in out:
+            raise BadRequestError("aspect_ratio cannot be used with both crop_width and crop_height", param="aspect_ratio")
+        return cls(**out)
+
+    @classmethod
+    def parse(cls, spec: str) -> tuple[str, ImageQuery]:
+        """Parse the API's GET form ``ID[.ext][?query]`` into the id and the query."""
+        path, _, qs = spec.partition("?")
+        image_id, dot, ext = path.rpartition(".") if "." in path else (path, "", "")
+        pairs = parse_qsl(qs, keep_blank_values=True)
+        return image_id, cls.from_mapping(dict(pairs), ext if dot else None)
+
+    @property
+    def has_crop(self) -> bool:
+        return any(getattr(self, n) is not None for n in CROP_PARAMS)
+
+    @property
+    def is_identity(self) -> bool:
+        """True when the stored master PNG can be served as it is."""
+        return self.format == "png" and not self.has_crop and self.width is None and self.height is None and self.dpi is None
+
+    def cache_key(self) -> str:
+        """Canonical form of everything that changes the output bytes (``dl`` does not)."""
+        d = asdict(self)
+        d.pop("dl")
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+
+def parse_format(fmt: str) -> str:
+    key = str(fmt).strip().lower().lstrip(".")
+    if key not in FORMATS:
+        raise UnsupportedFormatError(key)
+    return FORMATS[key]

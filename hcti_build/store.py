@@ -1,0 +1,336 @@
+"""The content-addressed store: an SQLite index plus object files, with the API's id/url/list/delete/batch/usage.
+
+An id is sha256 over the canonical creation parameters, the engine fingerprint and the bytes of every local
+file the render read, formatted as a UUID version 8. The files a render reads are only known after rendering,
+so the index keeps a manifest per request (params + engine) naming those files; a lookup re-hashes them and
+derives the id without a browser (the "depfile" scheme of ccache and Bazel).
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import imaging
+from .browser import Engine, chromium_version, default_engine
+from .errors import BadRequestError, GoneError, NotFoundError
+from .options import CreateOptions, ImageQuery
+
+RENDER_VERSION = "1"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, created_at REAL NOT NULL, params TEXT NOT NULL,
+  root TEXT NOT NULL, sha256 TEXT NOT NULL, width INTEGER, height INTEGER, size INTEGER, deleted_at REAL);
+CREATE INDEX IF NOT EXISTS images_created ON images(created_at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS manifests (request_key TEXT PRIMARY KEY, files TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS variants (id TEXT, key TEXT, sha256 TEXT NOT NULL, PRIMARY KEY (id, key));
+CREATE TABLE IF NOT EXISTS renders (at REAL NOT NULL, id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def _uuid8(digest: bytes) -> str:
+    b = bytearray(digest[:16])
+    b[6] = (b[6] & 0x0F) | 0x80  # version 8
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 9562 variant
+    return str(uuid.UUID(bytes=bytes(b)))
+
+
+def _valid_id(image_id: str) -> str:
+    try:
+        parsed = uuid.UUID(image_id)
+    except (ValueError, AttributeError, TypeError):
+        raise NotFoundError(f"Image not found: {image_id!r}") from None
+    if str(parsed) != image_id:
+        raise NotFoundError(f"Image not found: {image_id!r}")
+    return image_id
+
+
+def atomic_write(path: Path, data: bytes, *, replace: bool = True) -> bool:
+    """Write via a temporary file, fsync and rename; with replace=False keep an existing file (returns False)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if replace:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)  # atomic and never overwrites: two writers leave one copy
+            return True
+        except FileExistsError:
+            return False
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class Store:
+    """Local mirror of the hosted API's image store. Thread-safe; safe for several processes at once."""
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, root: str | os.PathLike[str] | None = None,
+        base_url: str | None = None, engine: Engine | None = None,
+    ) -> None:
+        self.path = Path(path or os.environ.get("HCTI_STORE") or ".hcti").resolve()
+        self.root = Path(root or os.getcwd()).resolve()
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self._engine = engine
+        self._local = threading.local()
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "objects").mkdir(exist_ok=True)
+        db = self._db()
+        db.executescript(SCHEMA)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = default_engine()
+        return self._engine
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path / "index.sqlite", timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- ids --------------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """Chromium's version + the render version, cached by executable path, size and mtime (no launch)."""
+        exe = self.engine.executable
+        st = os.stat(exe)
+        key = f"engine:{exe}:{st.st_size}:{st.st_mtime_ns}"
+        row = self._db().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        if row:
+            return str(row[0])
+        value = f"{chromium_version(exe)}|hcti-render-{RENDER_VERSION}"
+        self._db().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        return value
+
+    def _request_key(self, opts: CreateOptions) -> str:
+        raw = f"{opts.canonical_json()}\n{self.fingerprint()}\n{self.root}"
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def _image_id(self, request_key: str, files: Mapping[str, str]) -> str:
+        h = hashlib.sha256(request_key.encode())
+        for name in sorted(files):
+            h.update(f"\n{name}\0{files[name]}".encode())
+        return _uuid8(h.digest())
+
+    def _current_files(self, names: Sequence[str]) -> dict[str, str] | None:
+        out = {}
+        for name in names:
+            try:
+                out[name] = hashlib.sha256((self.root / name).read_bytes()).hexdigest()
+            except OSError:
+                return None  # a file the last render read is gone: the render must run again
+        return out
+
+    def lookup(self, opts: CreateOptions) -> str | None:
+        """The id this request would get if its inputs are unchanged and stored; no browser."""
+        key = self._request_key(opts)
+        row = self._db().execute("SELECT files FROM manifests WHERE request_key=?", (key,)).fetchone()
+        if not row:
+            return None
+        files = self._current_files(json.loads(row[0]))
+        if files is None:
+            return None
+        image_id = self._image_id(key, files)
+        hit = self._db().execute(
+            "SELECT size FROM images WHERE id=? AND deleted_at IS NULL", (image_id,)
+        ).fetchone()
+        if hit and self._object(image_id).is_file() and self._object(image_id).stat().st_size == hit[0]:
+            return image_id
+        return None
+
+    def _object(self, image_id: str) -> Path:
+        return self.path / "objects" / image_id[:2] / f"{image_id}.png"
+
+    def url(self, image_id: str) -> str:
+        if self.base_url:
+            return f"{self.base_url}/v1/image/{image_id}"
+        return self._object(image_id).as_uri()
+
+    # -- the API ----------------------------------------------------------------------------------
+    def create(self, options: CreateOptions | Mapping[str, Any]) -> dict[str, str]:
+        """POST /v1/image: ``{"id", "url"}``. A stored, unchanged request costs one hash and no browser."""
+        opts = options if isinstance(options, CreateOptions) else CreateOptions.from_mapping(options)
+        image_id = self.lookup(opts) or self._render(opts)
+        return {"id": image_id, "url": self.url(image_id)}
+
+    def _render(self, opts: CreateOptions) -> str:
+        key = self._request_key(opts)
+        cap = self.engine.render(opts, self.root)
+        files = {n: hashlib.sha256(d).hexdigest() for n, d in cap.files.items()}
+        image_id = self._image_id(key, files)
+        obj = self._object(image_id)
+        if not atomic_write(obj, cap.png, replace=False):
+            existing = obj.read_bytes()
+            if hashlib.sha256(existing).hexdigest() != self._indexed_sha(image_id):
+                atomic_write(obj, cap.png)  # the existing copy is stray or corrupt: replace it
+            else:
+                cap.png = existing
+        sha = hashlib.sha256(cap.png).hexdigest()
+        now = time.time()
+        db = self._db()
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", (key, json.dumps(sorted(files))))
+            db.execute(
+                "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT(id) DO UPDATE SET "
+                "deleted_at=NULL, sha256=excluded.sha256, size=excluded.size, "
+                "created_at=CASE WHEN images.deleted_at IS NULL THEN images.created_at ELSE excluded.created_at END",
+                (image_id, now, opts.canonical_json(), str(self.root), sha, cap.width, cap.height, len(cap.png)),
+            )
+            db.execute("INSERT INTO renders VALUES (?, ?)", (now, image_id))
+        return image_id
+
+    def _indexed_sha(self, image_id: str) -> str | None:
+        row = self._db().execute("SELECT sha256 FROM images WHERE id=?", (image_id,)).fetchone()
+        return row[0] if row else None
+
+    def _row(self, image_id: str) -> sqlite3.Row | tuple[Any, ...]:
+        _valid_id(image_id)
+        row = self._db().execute(
+            "SELECT params, root, sha256, deleted_at FROM images WHERE id=?", (image_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"Image not found: {image_id}")
+        if row[3] is not None:
+            raise GoneError(f"Image {image_id} was deleted")
+        return row
+
+    def master(self, image_id: str) -> bytes:
+        """The master PNG, its hash checked; a corrupt or missing object is rendered again, never served."""
+        params, root, sha, _ = self._row(image_id)
+        obj = self._object(image_id)
+        try:
+            data = obj.read_bytes()
+            if hashlib.sha256(data).hexdigest() == sha:
+                return data
+        except OSError:
+            pass
+        opts = CreateOptions.from_mapping(json.loads(params))
+        cap = self.engine.render(opts, root)
+        atomic_write(obj, cap.png)
+        with self._db() as db:
+            db.execute("UPDATE images SET sha256=?, size=? WHERE id=?",
+                       (hashlib.sha256(cap.png).hexdigest(), len(cap.png), image_id))
+        return cap.png
+
+    def get(self, image_id: str, query: ImageQuery | Mapping[str, Any] | None = None, fmt: str | None = None) -> bytes:
+        """GET /v1/image/:id[.ext]?query: the final bytes, derived variants cached beside the master."""
+        q = query if isinstance(query, ImageQuery) else ImageQuery.from_mapping(query or {}, fmt)
+        if q.is_identity:
+            return self.master(image_id)
+        params, root, _, _ = self._row(image_id)
+        key = hashlib.sha256(q.cache_key().encode()).hexdigest()[:24]
+        path = self.path / "objects" / image_id[:2] / image_id / f"{key}.{q.format}"
+        row = self._db().execute("SELECT sha256 FROM variants WHERE id=? AND key=?", (image_id, key)).fetchone()
+        if row and path.is_file():
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() == row[0]:
+                return data
+        if q.format == "pdf" and not q.has_crop and q.width is None and q.height is None:
+            data = self.engine.pdf(CreateOptions.from_mapping(json.loads(params)), root)
+        else:
+            data = imaging.apply(self.master(image_id), q)
+        atomic_write(path, data)
+        with self._db() as db:
+            db.execute("INSERT OR REPLACE INTO variants VALUES (?, ?, ?)",
+                       (image_id, key, hashlib.sha256(data).hexdigest()))
+        return data
+
+    def list(self, count: int = 50, page_token: str | None = None) -> dict[str, Any]:
+        """GET /v1/images: newest first, at most 50 a page, keyset paging through ``page_token``."""
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 50:
+            raise BadRequestError("count must be an integer between 1 and 50", param="count")
+        where, args = "deleted_at IS NULL", []
+        if page_token:
+            try:
+                tok = json.loads(base64.urlsafe_b64decode(page_token.encode()))
+                where += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+                args = [float(tok["t"]), float(tok["t"]), str(tok["id"])]
+            except (ValueError, KeyError, TypeError):
+                raise BadRequestError("page_token is not valid", param="page_token") from None
+        rows = self._db().execute(
+            f"SELECT id, created_at FROM images WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+            (*args, count + 1),
+        ).fetchall()
+        more = len(rows) > count
+        rows = rows[:count]
+        token = None
+        if more:
+            token = base64.urlsafe_b64encode(json.dumps({"t": rows[-1][1], "id": rows[-1][0]}).encode()).decode()
+        images = [{"id": i, "url": self.url(i), "created_at": _iso(t)} for i, t in rows]
+        return {"images": images, "next_page_token": token, "has_next_page": more}
+
+    def delete(self, image_id: str) -> None:
+        """DELETE /v1/image/:id: every copy removed; a later get is 410."""
+        self._row(image_id)
+        with self._db() as db:
+            db.execute("UPDATE images SET deleted_at=? WHERE id=?", (time.time(), image_id))
+            db.execute("DELETE FROM variants WHERE id=?", (image_id,))
+        obj = self._object(image_id)
+        obj.unlink(missing_ok=True)
+        variant_dir = obj.with_suffix("")
+        if variant_dir.is_dir():
+            for f in variant_dir.iterdir():
+                f.unlink(missing_ok=True)
+            variant_dir.rmdir()
+
+    def batch_delete(self, ids: Sequence[str]) -> None:
+        for image_id in ids:
+            self._row(image_id)  # validate all before deleting any
+        for image_id in ids:
+            self.delete(image_id)
+
+    def batch(self, default_options: Mapping[str, Any] | None, variations: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """POST /v1/image/batch: up to 25 variations merged over default_options, rendered concurrently."""
+        if not isinstance(variations, Sequence) or not variations or len(variations) > 25:
+            raise BadRequestError("variations must be a list of 1 to 25 images", param="variations")
+        opts = [CreateOptions.from_mapping({**(default_options or {}), **v}) for v in variations]
+        workers = self.engine.pool_size
+        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="hcti-batch") as pool:
+            results = list(pool.map(self.create, opts))
+        return {"images": results}
+
+    def usage(self) -> dict[str, Any]:
+        """GET /v1/usage: renders rolled up by hour, day and month (UTC)."""
+        db = self._db()
+        data = {}
+        for name, fmt, limit in (("hour", "%Y-%m-%dT%H:00:00Z", 72), ("day", "%Y-%m-%dT00:00:00Z", 60),
+                                 ("month", "%Y-%m-01T00:00:00Z", 24)):
+            rows = db.execute(
+                f"SELECT strftime('{fmt}', at, 'unixepoch') AS b, COUNT(*) FROM renders GROUP BY b "
+                "ORDER BY b DESC LIMIT ?", (limit,),
+            ).fetchall()
+            data[name] = dict(sorted(rows))
+        return {"data": data, "per_billing_period": []}
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
