@@ -134,7 +134,7 @@ class Engine:
         self._executable = executable
         self.pool_size = pages or max(2, min(4, os.cpu_count() or 2))
         self.launches = 0  # counted so tests and builds can prove "no browser launched"
-        self._loop = asyncio.new_event_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pw: Any = None
         self._browser: Any = None
@@ -146,7 +146,8 @@ class Engine:
     # -- thread plumbing -------------------------------------------------------------------------
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         with self._thread_lock:
-            if self._thread is None:
+            if self._thread is None or self._loop is None:
+                self._loop = asyncio.new_event_loop()
                 self._thread = threading.Thread(target=self._loop.run_forever, name="hcti-browser", daemon=True)
                 self._thread.start()
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -229,7 +230,9 @@ class Engine:
 
     def pdf(self, opts: CreateOptions, root: Path | str = ".") -> bytes:
         """A vector PDF of the same document (Chromium's print), sized to the auto-crop unless pdf_options say."""
-        return self._run(self._with_slot(opts, Path(root).resolve(), as_pdf=True))  # type: ignore[arg-type]
+        data = self._run(self._with_slot(opts, Path(root).resolve(), as_pdf=True))
+        assert isinstance(data, bytes)
+        return data
 
     async def _render_retrying(self, opts: CreateOptions, root: Path) -> Capture:
         try:
@@ -274,7 +277,7 @@ class Engine:
     async def _render(self, slot: _Slot, opts: CreateOptions, root: Path, as_pdf: bool) -> Capture | bytes:
         is_url = opts.url is not None
         full_page = is_url or _is_full_document(opts.html or "")
-        vw, vh = (opts.viewport_width, opts.viewport_height) if opts.viewport_width else (1920, 1080)
+        vw, vh = (opts.viewport_width, opts.viewport_height or 1080) if opts.viewport_width else (1920, 1080)
         scale = opts.scale
         metrics = (vw, vh, scale)
         if slot.metrics != metrics:
@@ -353,11 +356,23 @@ class Engine:
         if not any(k in given for k in ("format", "width", "height")):
             kwargs.update(width=f"{w}px", height=f"{h}px", margin={"top": "0", "right": "0", "bottom": "0", "left": "0"})
         names = {
-            "printBackground": "print_background", "preferCSSPageSize": "prefer_css_page_size",
-            "pageRanges": "page_ranges", "displayHeaderFooter": "display_header_footer",
+            "printBackground": "print_background",
+            "preferCSSPageSize": "prefer_css_page_size",
+            "pageRanges": "page_ranges",
+            "displayHeaderFooter": "display_header_footer",
         }
-        allowed = {"format", "width", "height", "margin", "landscape", "scale", "print_background",
-                   "prefer_css_page_size", "page_ranges", "display_header_footer"}
+        allowed = {
+            "format",
+            "width",
+            "height",
+            "margin",
+            "landscape",
+            "scale",
+            "print_background",
+            "prefer_css_page_size",
+            "page_ranges",
+            "display_header_footer",
+        }
         for key, value in given.items():
             key = names.get(key, key)
             if key not in allowed:
@@ -370,14 +385,19 @@ class Engine:
         return data
 
     def close(self) -> None:
-        if self._thread is None:
+        if self._thread is None or self._loop is None:
             return
         try:
             self._run(self._teardown(), timeout=15)
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            loop = self._loop
+            loop.call_soon_threadsafe(loop.stop)
             self._thread.join(5)
             self._thread = None
+            loop.close()
+            # A closed engine may be used again (a long-lived kernel): the next render starts a fresh loop.
+            self._loop = None
+            self._lock = None
 
 
 def _is_full_document(html: str) -> bool:

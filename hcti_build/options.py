@@ -176,9 +176,7 @@ class Length:
     def parse(cls, name: str, raw: Any) -> Length:
         m = _LENGTH.match(str(raw).strip())
         if not m:
-            raise BadRequestError(
-                f"{name} must be pixels (100 or 100px) or a percentage (33%), optionally negative", param=name
-            )
+            raise BadRequestError(f"{name} must be pixels (100 or 100px) or a percentage (33%), optionally negative", param=name)
         value = float(m.group(2))
         percent = m.group(3) == "%"
         if percent and value > 100:

@@ -29,6 +29,8 @@ from .errors import BadRequestError, GoneError, NotFoundError
 from .options import CreateOptions, ImageQuery
 
 RENDER_VERSION = "1"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, created_at REAL NOT NULL, params TEXT NOT NULL,
   root TEXT NOT NULL, sha256 TEXT NOT NULL, width INTEGER, height INTEGER, size INTEGER, deleted_at REAL);
@@ -61,6 +63,7 @@ def atomic_write(path: Path, data: bytes, *, replace: bool = True) -> bool:
     """Write via a temporary file, fsync and rename; with replace=False keep an existing file (returns False)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files (0644 under umask 022)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -83,8 +86,12 @@ class Store:
     """Local mirror of the hosted API's image store. Thread-safe; safe for several processes at once."""
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, root: str | os.PathLike[str] | None = None,
-        base_url: str | None = None, engine: Engine | None = None,
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        root: str | os.PathLike[str] | None = None,
+        base_url: str | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.path = Path(path or os.environ.get("HCTI_STORE") or ".hcti").resolve()
         self.root = Path(root or os.getcwd()).resolve()
@@ -159,9 +166,7 @@ class Store:
         if files is None:
             return None
         image_id = self._image_id(key, files)
-        hit = self._db().execute(
-            "SELECT size FROM images WHERE id=? AND deleted_at IS NULL", (image_id,)
-        ).fetchone()
+        hit = self._db().execute("SELECT size FROM images WHERE id=? AND deleted_at IS NULL", (image_id,)).fetchone()
         if hit and self._object(image_id).is_file() and self._object(image_id).stat().st_size == hit[0]:
             return image_id
         return None
@@ -214,9 +219,7 @@ class Store:
 
     def _row(self, image_id: str) -> sqlite3.Row | tuple[Any, ...]:
         _valid_id(image_id)
-        row = self._db().execute(
-            "SELECT params, root, sha256, deleted_at FROM images WHERE id=?", (image_id,)
-        ).fetchone()
+        row = self._db().execute("SELECT params, root, sha256, deleted_at FROM images WHERE id=?", (image_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"Image not found: {image_id}")
         if row[3] is not None:
@@ -237,8 +240,9 @@ class Store:
         cap = self.engine.render(opts, root)
         atomic_write(obj, cap.png)
         with self._db() as db:
-            db.execute("UPDATE images SET sha256=?, size=? WHERE id=?",
-                       (hashlib.sha256(cap.png).hexdigest(), len(cap.png), image_id))
+            db.execute(
+                "UPDATE images SET sha256=?, size=? WHERE id=?", (hashlib.sha256(cap.png).hexdigest(), len(cap.png), image_id)
+            )
         return cap.png
 
     def get(self, image_id: str, query: ImageQuery | Mapping[str, Any] | None = None, fmt: str | None = None) -> bytes:
@@ -260,8 +264,7 @@ class Store:
             data = imaging.apply(self.master(image_id), q)
         atomic_write(path, data)
         with self._db() as db:
-            db.execute("INSERT OR REPLACE INTO variants VALUES (?, ?, ?)",
-                       (image_id, key, hashlib.sha256(data).hexdigest()))
+            db.execute("INSERT OR REPLACE INTO variants VALUES (?, ?, ?)", (image_id, key, hashlib.sha256(data).hexdigest()))
         return data
 
     def list(self, count: int = 50, page_token: str | None = None) -> dict[str, Any]:
@@ -276,10 +279,14 @@ class Store:
                 args = [float(tok["t"]), float(tok["t"]), str(tok["id"])]
             except (ValueError, KeyError, TypeError):
                 raise BadRequestError("page_token is not valid", param="page_token") from None
-        rows = self._db().execute(
-            f"SELECT id, created_at FROM images WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
-            (*args, count + 1),
-        ).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT id, created_at FROM images WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+                (*args, count + 1),
+            )
+            .fetchall()
+        )
         more = len(rows) > count
         rows = rows[:count]
         token = None
@@ -322,11 +329,14 @@ class Store:
         """GET /v1/usage: renders rolled up by hour, day and month (UTC)."""
         db = self._db()
         data = {}
-        for name, fmt, limit in (("hour", "%Y-%m-%dT%H:00:00Z", 72), ("day", "%Y-%m-%dT00:00:00Z", 60),
-                                 ("month", "%Y-%m-01T00:00:00Z", 24)):
+        for name, fmt, limit in (
+            ("hour", "%Y-%m-%dT%H:00:00Z", 72),
+            ("day", "%Y-%m-%dT00:00:00Z", 60),
+            ("month", "%Y-%m-01T00:00:00Z", 24),
+        ):
             rows = db.execute(
-                f"SELECT strftime('{fmt}', at, 'unixepoch') AS b, COUNT(*) FROM renders GROUP BY b "
-                "ORDER BY b DESC LIMIT ?", (limit,),
+                f"SELECT strftime('{fmt}', at, 'unixepoch') AS b, COUNT(*) FROM renders GROUP BY b ORDER BY b DESC LIMIT ?",
+                (limit,),
             ).fetchall()
             data[name] = dict(sorted(rows))
         return {"data": data, "per_billing_period": []}

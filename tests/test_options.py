@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+
+from hcti_build import BadRequestError, CreateOptions
+
+
+def test_html_required_is_the_apis_message() -> None:
+    with pytest.raises(BadRequestError) as err:
+        CreateOptions.from_mapping({"css": "p{}"})
+    assert err.value.to_json() == {"error": "Bad Request", "statusCode": 400, "message": "HTML is Required"}
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"device_scale": "4"}, "device_scale"),
+        ({"device_scale": "nan"}, "device_scale"),
+        ({"ms_delay": "-1"}, "ms_delay"),
+        ({"ms_delay": "20001"}, "ms_delay"),
+        ({"viewport_width": "800"}, "viewport_width"),
+        ({"color_scheme": "blue"}, "color_scheme"),
+        ({"media_type": "tv"}, "media_type"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"full_screen": "maybe"}, "full_screen"),
+        ({"bogus": "1"}, "bogus"),
+        ({"html": "a\x00b"}, "html"),
+    ],
+)
+def test_bad_parameters_are_named(params: dict[str, str], param: str) -> None:
+    with pytest.raises(BadRequestError) as err:
+        CreateOptions.from_mapping({"html": "<p>x</p>", **params})
+    assert err.value.param == param
+    assert param in err.value.message or "HTML" in err.value.message
+
+
+def test_defaults_and_canonical_form() -> None:
+    a = CreateOptions.from_mapping({"html": "<p>x</p>", "device_scale": "2", "ms_delay": 0})
+    b = CreateOptions.from_mapping({"ms_delay": "0", "html": "<p>x</p>", "device_scale": 2})
+    assert a.canonical_json() == b.canonical_json()
+    assert a.scale == 2.0
+    u = CreateOptions.from_mapping({"url": "https://example.org", "html": "<p>ignored</p>"})
+    assert u.scale == 1.0 and u.html is None  # url wins, as in the API

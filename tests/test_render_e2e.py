@@ -1,0 +1,138 @@
+"""Real Chromium, end to end: sizes, auto-crop, viewport, selector, transparency, colour scheme, PDF."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import load
+from PIL import Image  # noqa: F401
+
+from hcti_build import BadRequestError, Store
+
+
+def _img(store: Store, **params: object) -> Image.Image:
+    image_id = store.create(params)["id"]
+    return load(store.get(image_id))
+
+
+def test_snippet_autocrops_to_element_with_margins(store: Store) -> None:
+    im = _img(store, html='<div style="width:300px;height:200px;margin:10px;background:#f00"></div>')
+    assert im.size == (640, 440)  # (300+20) x (200+20) CSS px at the default device_scale 2
+    assert im.convert("RGB").getpixel((320, 220)) == (255, 0, 0)
+    assert im.convert("RGB").getpixel((5, 5)) == (255, 255, 255)  # the margin is page background
+
+
+def test_device_scale_and_css(store: Store) -> None:
+    im = _img(store, html='<div class="b"></div>', css=".b{width:100px;height:50px;background:#00f}", device_scale=1)
+    assert im.size == (100, 50)
+    assert im.convert("RGB").getpixel((50, 25)) == (0, 0, 255)
+
+
+def test_full_page_renders_viewport(store: Store) -> None:
+    im = _img(store, html="<!DOCTYPE html><html><body style='background:#0f0'></body></html>", device_scale=1)
+    assert im.size == (1920, 1080)
+    assert im.convert("RGB").getpixel((1900, 1000)) == (0, 255, 0)
+
+
+def test_viewport_disables_autocrop(store: Store) -> None:
+    im = _img(store, html="<p>x</p>", viewport_width=400, viewport_height=300, device_scale=1)
+    assert im.size == (400, 300)
+
+
+def test_selector(store: Store) -> None:
+    im = _img(
+        store,
+        html="<div><span id=s style='display:inline-block;width:40px;height:30px;background:#f00'></span> text</div>",
+        selector="#s",
+        device_scale=1,
+    )
+    assert im.size == (40, 30)
+    with pytest.raises(BadRequestError) as err:
+        store.create({"html": "<p>x</p>", "selector": "#missing"})
+    assert err.value.param == "selector"
+
+
+def test_transparent_background(store: Store) -> None:
+    im = _img(
+        store,
+        html="<div style='width:20px;height:20px;margin:5px;background:#f00'></div>",
+        transparent_background=True,
+        device_scale=1,
+    )
+    assert im.mode == "RGBA"
+    assert im.getpixel((1, 1))[3] == 0  # margin: transparent
+    assert im.getpixel((15, 15)) == (255, 0, 0, 255)
+
+
+def test_color_scheme_dark(store: Store) -> None:
+    css = "div{width:10px;height:10px;background:#fff}@media (prefers-color-scheme: dark){div{background:#000}}"
+    assert _img(store, html="<div></div>", css=css, color_scheme="dark").convert("RGB").getpixel((5, 5)) == (0, 0, 0)
+    assert _img(store, html="<div></div>", css=css).convert("RGB").getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_timezone(store: Store) -> None:
+    html = (
+        "<div id=t style='font:20px monospace'></div><script>document.getElementById('t').textContent="
+        "Intl.DateTimeFormat().resolvedOptions().timeZone</script>"
+    )
+    a = store.create({"html": html, "timezone": "Asia/Tokyo"})["id"]
+    b = store.create({"html": html, "timezone": "America/Lima"})["id"]
+    assert a != b and store.get(a) != store.get(b)
+
+
+def test_render_when_ready_waits(store: Store) -> None:
+    html = (
+        "<div id=d style='width:10px;height:10px;background:#fff'></div><script>setTimeout(()=>{"
+        "document.getElementById('d').style.background='#0f0'; ScreenshotReady()}, 300)</script>"
+    )
+    im = _img(store, html=html, render_when_ready=True, device_scale=1)
+    assert im.convert("RGB").getpixel((5, 5)) == (0, 255, 0)
+
+
+def test_local_files_are_served_and_hashed(store: Store, tmp_path: Path) -> None:
+    css = tmp_path / "style.css"
+    css.write_text(".c{width:30px;height:30px;background:#f00}")
+    html = "<link rel=stylesheet href='style.css'><div class=c></div>"
+    first = store.create({"html": html, "device_scale": 1})["id"]
+    assert store.create({"html": html, "device_scale": 1})["id"] == first
+    launches = store.engine.launches
+    css.write_text(".c{width:30px;height:30px;background:#00f}")
+    second = store.create({"html": html, "device_scale": 1})["id"]
+    assert second != first
+    assert load(store.get(second)).convert("RGB").getpixel((15, 15)) == (0, 0, 255)
+    assert store.engine.launches == launches
+
+
+def test_no_network_by_default(store: Store) -> None:
+    html = "<img src='https://example.invalid/x.png' width=10 height=10 style='background:#0f0'>"
+    im = _img(store, html=html, device_scale=1)  # the request is refused, the render still completes
+    assert im.size[0] >= 10
+
+
+def test_vector_pdf_and_raster_variants(store: Store) -> None:
+    image_id = store.create({"html": "<h1 style='margin:0;width:300px'>Hello PDF</h1>"})["id"]
+    pdf = store.get(image_id, fmt="pdf")
+    assert pdf.startswith(b"%PDF") and b"/Font" in pdf  # text stays vector
+    jpg = store.get(image_id, {"width": 150}, fmt="jpg")
+    assert jpg.startswith(b"\xff\xd8") and load(jpg).width == 150
+    webp = store.get(image_id, fmt="webp")
+    assert webp[8:12] == b"WEBP"
+
+
+def test_deadline(store: Store) -> None:
+    from hcti_build import RenderTimeoutError
+
+    with pytest.raises(RenderTimeoutError):
+        store.create({"html": "<p>never</p>", "render_when_ready": True, "max_wait_ms": 300})
+    assert store.create({"html": "<p>fine</p>"})["id"]  # the next render is fine
+
+
+def test_public_render_helper(tmp_path: Path, engine: object) -> None:
+    import hcti_build
+
+    st = Store(tmp_path / "s", root=tmp_path, engine=engine)  # type: ignore[arg-type]
+    data = hcti_build.render(st, html="<b>x</b>", query={"format": "jpg"})
+    assert data.startswith(b"\xff\xd8")
+    assert json.loads(json.dumps(st.list()))["images"]

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from hcti_build import BadRequestError, GoneError, NotFoundError, Store
+
+
+def test_ids_are_uuid8_and_stable(store: Store) -> None:
+    a = store.create({"html": "<p>a</p>"})
+    b = store.create({"html": "<p>a</p>"})
+    assert a == b
+    u = uuid.UUID(a["id"])
+    assert u.version == 8 and u.variant == uuid.RFC_4122
+    assert store.create({"html": "<p>b</p>"})["id"] != a["id"]
+
+
+def test_list_paging_newest_first(store: Store) -> None:
+    ids = [store.create({"html": f"<p>{i}</p>", "device_scale": 0.5})["id"] for i in range(5)]
+    page1 = store.list(count=2)
+    assert [i["id"] for i in page1["images"]] == ids[::-1][:2] and page1["has_next_page"]
+    page2 = store.list(count=2, page_token=page1["next_page_token"])
+    page3 = store.list(count=2, page_token=page2["next_page_token"])
+    seen = [i["id"] for p in (page1, page2, page3) for i in p["images"]]
+    assert seen == ids[::-1] and not page3["has_next_page"]
+    with pytest.raises(BadRequestError):
+        store.list(count=51)
+
+
+def test_delete_then_get_is_410(store: Store) -> None:
+    image_id = store.create({"html": "<p>x</p>"})["id"]
+    store.get(image_id, fmt="jpg")
+    store.delete(image_id)
+    with pytest.raises(GoneError) as err:
+        store.get(image_id)
+    assert err.value.status_code == 410
+    assert not list((store.path / "objects").rglob(f"{image_id}*.*"))
+    with pytest.raises(NotFoundError):
+        store.get("00000000-0000-8000-8000-000000000000")
+    with pytest.raises(NotFoundError):
+        store.get("../../etc/passwd")
+
+
+def test_corrupt_object_is_rendered_again(store: Store) -> None:
+    image_id = store.create({"html": "<p>x</p>"})["id"]
+    good = store.get(image_id)
+    obj = next((store.path / "objects").rglob(f"{image_id}.png"))
+    obj.write_bytes(good[:100])
+    assert store.get(image_id) == good or store.get(image_id).startswith(b"\x89PNG")
+    assert len(obj.read_bytes()) > 100
+
+
+def test_batch_and_usage(store: Store) -> None:
+    out = store.batch(
+        {"css": "p{margin:0}", "device_scale": 1},
+        [{"html": "<p>1</p>"}, {"html": "<p>2</p>"}, {"html": "<p>3</p>", "device_scale": 2}],
+    )
+    assert len(out["images"]) == 3 and len({i["id"] for i in out["images"]}) == 3
+    with pytest.raises(BadRequestError):
+        store.batch({}, [{"html": "x"}] * 26)
+    data = store.usage()["data"]
+    assert sum(data["hour"].values()) == 3 and set(data) == {"hour", "day", "month"}
+    store.batch_delete([i["id"] for i in out["images"]])
+    assert store.list()["images"] == []
+
+
+def test_two_processes_create_one_image(tmp_path: Path) -> None:
+    code = (
+        "import sys, json; from hcti_build import Store; "
+        "s = Store(sys.argv[1], root=sys.argv[1]); print(json.dumps(s.create({'html': '<p>same</p>'})))"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert outs[0] == outs[1]
+    st = Store(tmp_path, root=tmp_path)
+    assert len(st.list()["images"]) == 1
+    assert len(list((tmp_path / "objects").rglob("*.png"))) == 1
+    assert not list((tmp_path / "objects").rglob(".tmp-*"))
+    st.close()
