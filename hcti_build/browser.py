@@ -130,15 +130,18 @@ class _Slot:
 class Engine:
     """One browser per process, a pool of pages, all on a private event-loop thread."""
 
-    def __init__(self, executable: str | None = None, pages: int | None = None) -> None:
+    def __init__(self, executable: str | None = None, pages: int | None = None, browsers: int | None = None) -> None:
         self._executable = executable
-        self.pool_size = pages or max(2, min(4, os.cpu_count() or 2))
+        # Two pages overlap one render's navigation with another's capture. A second browser process measured +14%
+        # cards/s for +450 MB on 2 cores (benchmarks/render.py --browsers 2), so it is opt-in.
+        self.browsers = browsers or 1
+        self.pool_size = max(pages or 2, self.browsers)
         self.launches = 0  # counted so tests and builds can prove "no browser launched"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pw: Any = None
-        self._browser: Any = None
-        self._context: Any = None
+        self._browser: Any = None  # the first browser; "connected" means every browser is
+        self._browsers: list[Any] = []
         self._slots: asyncio.Queue[_Slot] | None = None
         self._lock: asyncio.Lock | None = None
         self._thread_lock = threading.Lock()
@@ -162,7 +165,7 @@ class Engine:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            if self._browser is not None and self._browser.is_connected():
+            if self._connected():
                 return
             await self._teardown()
             try:
@@ -171,20 +174,28 @@ class Engine:
                 raise BrowserNotFoundError("playwright is not installed: pip install hcti-build") from exc
             self._pw = await async_playwright().start()
             try:
-                self._browser = await self._pw.chromium.launch(executable_path=self.executable, args=ARGS)
+                self._browsers = list(
+                    await asyncio.gather(
+                        *(self._pw.chromium.launch(executable_path=self.executable, args=ARGS) for _ in range(self.browsers))
+                    )
+                )
             except Exception as exc:
                 await self._teardown()
                 raise BrowserNotFoundError(f"Could not launch Chromium at {self.executable}: {exc}") from exc
+            self._browser = self._browsers[0]
             self.launches += 1
-            log.debug("launched %s (%s)", self.executable, self._browser.version)
-            self._context = await self._browser.new_context(no_viewport=True, java_script_enabled=True)
+            log.debug("launched %d x %s (%s)", self.browsers, self.executable, self._browser.version)
+            contexts = [await b.new_context(no_viewport=True) for b in self._browsers]
             self._slots = asyncio.Queue()
-            for _ in range(self.pool_size):
-                self._slots.put_nowait(await self._new_slot())
+            for i in range(self.pool_size):
+                self._slots.put_nowait(await self._new_slot(contexts[i % len(contexts)]))
 
-    async def _new_slot(self) -> _Slot:
-        page = await self._context.new_page()
-        slot = _Slot(page=page, cdp=await self._context.new_cdp_session(page))
+    def _connected(self) -> bool:
+        return bool(self._browsers) and all(b.is_connected() for b in self._browsers)
+
+    async def _new_slot(self, context: Any) -> _Slot:
+        page = await context.new_page()
+        slot = _Slot(page=page, cdp=await context.new_cdp_session(page))
         await page.add_init_script(READY_SCRIPT)
         await page.route("**/*", lambda route: self._handle(slot, route))
         return slot
@@ -214,13 +225,18 @@ class Engine:
         await route.abort("blockedbyclient")
 
     async def _teardown(self) -> None:
-        for obj in (self._browser, self._pw):
-            if obj is not None:
-                try:
-                    await (obj.close() if obj is self._browser else obj.stop())
-                except Exception:  # noqa: BLE001 - best effort on a dead browser
-                    pass
-        self._browser = self._pw = self._context = None
+        for browser in self._browsers:
+            try:
+                await browser.close()
+            except Exception:  # noqa: BLE001 - best effort on a dead browser
+                pass
+        if self._pw is not None:
+            try:
+                await self._pw.stop()
+            except Exception:  # noqa: BLE001
+                pass
+        self._browser = self._pw = None
+        self._browsers = []
 
     # -- rendering -------------------------------------------------------------------------------
     def render(self, opts: CreateOptions, root: Path | str = ".") -> Capture:
@@ -238,7 +254,7 @@ class Engine:
         try:
             return await self._with_slot(opts, root)  # type: ignore[return-value]
         except RenderError as exc:
-            if self._browser is not None and self._browser.is_connected():
+            if self._connected():
                 raise
             log.warning("Chromium died during a render (%s); relaunching and retrying once", exc)
             return await self._with_slot(opts, root)  # type: ignore[return-value]
@@ -256,12 +272,12 @@ class Engine:
         except (BadRequestError, RenderError):
             raise
         except Exception as exc:
-            if not (self._browser and self._browser.is_connected()):
+            if not self._connected():
                 raise RenderError(f"Chromium crashed during the render: {exc}") from exc
             slot = await self._replace(slot)
             raise RenderError(f"Render failed: {exc}") from exc
         finally:
-            if self._browser is not None and self._browser.is_connected() and self._slots is not None:
+            if self._connected() and self._slots is not None:
                 self._slots.put_nowait(slot)
 
     async def _replace(self, slot: _Slot) -> _Slot:
@@ -270,8 +286,8 @@ class Engine:
             await asyncio.wait_for(slot.page.close(), 5)
         except Exception:  # noqa: BLE001
             pass
-        if self._browser is not None and self._browser.is_connected():
-            return await self._new_slot()
+        if self._connected():
+            return await self._new_slot(slot.page.context)
         return slot
 
     async def _render(self, slot: _Slot, opts: CreateOptions, root: Path, as_pdf: bool) -> Capture | bytes:
