@@ -94,6 +94,30 @@ def find_chromium(configured: str | None = None) -> str:
     )
 
 
+_families: frozenset[str] | None = None
+
+
+def installed_font_families() -> frozenset[str]:
+    """Font families fontconfig knows (lower-cased), read once per process."""
+    global _families
+    if _families is None:
+        try:
+            out = subprocess.run(["fc-list", ":", "family"], capture_output=True, text=True, timeout=20).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        _families = frozenset(f.strip().lower() for line in out.splitlines() for f in line.split(","))
+    return _families
+
+
+def missing_google_fonts(spec: str | None) -> list[str]:
+    """The families of a `google_fonts` value ('Roboto|Open Sans') that are not installed locally."""
+    if not spec:
+        return []
+    wanted = [f.split(":")[0].replace("+", " ").strip() for f in spec.split("|")]
+    have = installed_font_families()
+    return [f for f in wanted if f and f.lower() not in have]
+
+
 def chromium_version(executable: str) -> str:
     """`--version` of the executable, without launching a browser session."""
     try:
@@ -313,6 +337,9 @@ class Engine:
             color = {"color": {"r": 0, "g": 0, "b": 0, "a": 0}} if opts.transparent_background else {}
             await slot.cdp.send("Emulation.setDefaultBackgroundColorOverride", color)
             slot.transparent = opts.transparent_background
+        for family in missing_google_fonts(opts.google_fonts):
+            # No network at render time: Google Fonts are resolved from installed fonts only.
+            log.warning("google_fonts: %r is not installed; install it (e.g. a fonts-* package) or a fallback is used", family)
         slot.root, slot.files = root, {}
         timeout = opts.max_wait_ms
         if is_url:

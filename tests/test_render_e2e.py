@@ -136,3 +136,12 @@ def test_public_render_helper(tmp_path: Path, engine: object) -> None:
     data = hcti_build.render(st, html="<b>x</b>", query={"format": "jpg"})
     assert data.startswith(b"\xff\xd8")
     assert json.loads(json.dumps(st.list()))["images"]
+
+
+def test_google_fonts_resolved_locally_and_missing_ones_named(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    from hcti_build.browser import missing_google_fonts
+
+    assert missing_google_fonts("Noto Sans|Liberation Serif") == []
+    with caplog.at_level("WARNING", logger="hcti_build.browser"):
+        store.create({"html": "<p style=\"font-family:'Noto Sans'\">x</p>", "google_fonts": "Noto Sans|Zzz Not A Font"})
+    assert "Zzz Not A Font" in caplog.text and "Noto Sans'" not in caplog.text
