@@ -145,3 +145,37 @@ def test_google_fonts_resolved_locally_and_missing_ones_named(store: Store, capl
     with caplog.at_level("WARNING", logger="hcti_build.browser"):
         store.create({"html": "<p style=\"font-family:'Noto Sans'\">x</p>", "google_fonts": "Noto Sans|Zzz Not A Font"})
     assert "Zzz Not A Font" in caplog.text and "Noto Sans'" not in caplog.text
+
+
+def test_full_screen_captures_the_whole_page(store: Store) -> None:
+    html = "<!DOCTYPE html><html><body style='margin:0'><div style='height:1500px;background:#f00'></div></body></html>"
+    im = load(store.get(store.create({"html": html, "full_screen": True, "device_scale": 1})["id"]))
+    assert im.size == (1920, 1500)
+    assert im.convert("RGB").getpixel((10, 1490)) == (255, 0, 0)
+
+
+def test_ms_delay_waits_after_load(store: Store) -> None:
+    html = (
+        "<div id=d style='width:10px;height:10px;background:#fff'></div><script>setTimeout(()=>"
+        "document.getElementById('d').style.background='#00f', 200)</script>"
+    )
+    im = load(store.get(store.create({"html": html, "ms_delay": 600, "device_scale": 1})["id"]))
+    assert im.convert("RGB").getpixel((5, 5)) == (0, 0, 255)
+
+
+def test_media_type_print(store: Store) -> None:
+    css = "div{width:10px;height:10px;background:#fff}@media print{div{background:#000}}"
+    im = load(store.get(store.create({"html": "<div></div>", "css": css, "media_type": "print"})["id"]))
+    assert im.convert("RGB").getpixel((5, 5)) == (0, 0, 0)
+
+
+def test_pdf_options_set_the_page(store: Store) -> None:
+    image_id = store.create({"html": "<p>A4</p>", "pdf_options": {"format": "A4", "printBackground": True}})["id"]
+    import re
+
+    box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", store.get(image_id, fmt="pdf"))
+    assert box is not None
+    assert abs(float(box.group(1)) - 595.3) < 2 and abs(float(box.group(2)) - 841.9) < 2  # A4 in points
+    with pytest.raises(BadRequestError) as err:
+        store.get(store.create({"html": "<p>x</p>", "pdf_options": {"evil": 1}})["id"], fmt="pdf")
+    assert err.value.param == "pdf_options"
