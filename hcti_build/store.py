@@ -100,8 +100,23 @@ class Store:
         self._local = threading.local()
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "objects").mkdir(exist_ok=True)
-        db = self._db()
-        db.executescript(SCHEMA)
+        self._setup()
+
+    def _setup(self) -> None:
+        """WAL mode and the schema. Two processes opening a new store at once race on the journal-mode switch,
+        which SQLite's busy timeout does not cover, so a locked database is retried here."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                db = self._db()
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                self.close()
+                time.sleep(0.05)
 
     @property
     def engine(self) -> Engine:
@@ -113,7 +128,6 @@ class Store:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path / "index.sqlite", timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             self._local.db = db
         return db
