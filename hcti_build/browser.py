@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -471,6 +471,3 @@ def default_engine() -> Engine:
             _default = Engine()
             atexit.register(_default.close)
         return _default
-
-
-Callback = Callable[[], None]

@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 import click
 
-from .errors import BadRequestError, HctiError
+from .errors import HctiError
 from .options import CreateOptions, ImageQuery, parse_format
-from .store import Store
+from .store import Store, atomic_write
 
 F = TypeVar("F", bound=Callable[..., Any])
 PARAM_HELP = {
@@ -33,10 +33,6 @@ PARAM_HELP = {
     "pdf_options": "JSON object of Chromium PDF options for .pdf output.",
 }
 FLAGS = {"render_when_ready", "full_screen", "transparent_background"}
-
-
-def _store(path: str | None) -> Store:
-    return Store(path)
 
 
 def _creation_options(func: F) -> F:
@@ -81,14 +77,12 @@ def render(html_file: str | None, css_file: str | None, output: str | None, stor
         params["css"] = Path(css_file).read_text(encoding="utf-8")
     try:
         fmt = parse_format(Path(output).suffix or "png") if output else None
-        opts = CreateOptions.from_mapping({k: v for k, v in params.items() if v is not None})
-        store = _store(store_path)
+        opts = CreateOptions.from_mapping(params)
+        store = Store(store_path)
         result = store.create(opts)
         if output:
             data = store.get(result["id"], ImageQuery(format=fmt or "png"))
             Path(output).parent.mkdir(parents=True, exist_ok=True)
-            from .store import atomic_write
-
             atomic_write(Path(output), data)
     except HctiError as exc:
         _fail(exc)
@@ -103,11 +97,9 @@ def get(spec: str, output: str, store_path: str | None) -> None:
     """The API's GET: 'ID[.ext][?query]', e.g. 'ID.jpg?width=600&x_1=33%&x_2=66%'."""
     try:
         image_id, query = ImageQuery.parse(spec)
-        data = _store(store_path).get(image_id, query)
+        data = Store(store_path).get(image_id, query)
     except HctiError as exc:
         _fail(exc)
-    from .store import atomic_write
-
     atomic_write(Path(output), data)
 
 
@@ -119,7 +111,7 @@ def get(spec: str, output: str, store_path: str | None) -> None:
 def ls(count: int, page_token: str | None, as_json: bool, store_path: str | None) -> None:
     """List stored images, newest first."""
     try:
-        page = _store(store_path).list(count, page_token)
+        page = Store(store_path).list(count, page_token)
     except HctiError as exc:
         _fail(exc)
     if as_json:
@@ -137,7 +129,7 @@ def ls(count: int, page_token: str | None, as_json: bool, store_path: str | None
 def rm(ids: tuple[str, ...], store_path: str | None) -> None:
     """Delete images (every copy; a later get is 410 Gone)."""
     try:
-        _store(store_path).batch_delete(list(ids))
+        Store(store_path).batch_delete(list(ids))
     except HctiError as exc:
         _fail(exc)
 
@@ -147,7 +139,7 @@ def rm(ids: tuple[str, ...], store_path: str | None) -> None:
 @click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
 def usage(as_json: bool, store_path: str | None) -> None:
     """Renders rolled up by hour, day and month."""
-    data = _store(store_path).usage()
+    data = Store(store_path).usage()
     if as_json:
         click.echo(json.dumps(data))
         return
@@ -158,5 +150,3 @@ def usage(as_json: bool, store_path: str | None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-
-__all__ = ["main", "BadRequestError"]

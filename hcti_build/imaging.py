@@ -52,10 +52,8 @@ def crop_box(width: int, height: int, q: ImageQuery) -> tuple[int, int, int, int
             cw = ch * rw / rh
         elif ch is None:
             ch = cw * rh / rw
-    x_end = q.x_2 if q.x_2 is not None else None
-    y_end = q.y_2 if q.y_2 is not None else None
-    left, right = _axis(width, q.x_1, x_end, cw, q.x_origin, "x")
-    top, bottom = _axis(height, q.y_1, y_end, ch, q.y_origin, "y")
+    left, right = _axis(width, q.x_1, q.x_2, cw, q.x_origin, "x")
+    top, bottom = _axis(height, q.y_1, q.y_2, ch, q.y_origin, "y")
     return left, top, right, bottom
 
 

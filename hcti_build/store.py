@@ -97,6 +97,10 @@ class Store:
         self.root = Path(root or os.getcwd()).resolve()
         self.base_url = base_url.rstrip("/") if base_url else None
         self._engine = engine
+        self._fingerprint: str | None = None
+        # sha256 of input files keyed by (path, size, mtime_ns, inode): a store hit stats its inputs instead of
+        # re-reading them (git's index does the same).
+        self._file_hashes: dict[tuple[str, int, int, int], str] = {}
         self._local = threading.local()
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "objects").mkdir(exist_ok=True)
@@ -140,7 +144,13 @@ class Store:
 
     # -- ids --------------------------------------------------------------------------------------
     def fingerprint(self) -> str:
-        """Chromium's version + the render version, cached by executable path, size and mtime (no launch)."""
+        """Chromium's version + the render version, without a launch: read once per Store, and kept in the index
+        by executable path, size and mtime so a new process does not run `--version` again."""
+        if self._fingerprint is None:
+            self._fingerprint = self._read_fingerprint()
+        return self._fingerprint
+
+    def _read_fingerprint(self) -> str:
         exe = self.engine.executable
         st = os.stat(exe)
         key = f"engine:{exe}:{st.st_size}:{st.st_mtime_ns}"
@@ -164,15 +174,25 @@ class Store:
     def _current_files(self, names: Sequence[str]) -> dict[str, str] | None:
         out = {}
         for name in names:
+            path = self.root / name
             try:
-                out[name] = hashlib.sha256((self.root / name).read_bytes()).hexdigest()
+                st = path.stat()
+                stamp = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+                digest = self._file_hashes.get(stamp)
+                if digest is None:
+                    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                    # mtimes tick on a coarse clock: a same-size rewrite within one tick keeps the stamp. Only
+                    # stamps older than that window are trusted (git's "racily clean" rule).
+                    if time.time_ns() - st.st_mtime_ns > 2_000_000_000:
+                        self._file_hashes[stamp] = digest
             except OSError:
                 return None  # a file the last render read is gone: the render must run again
+            out[name] = digest
         return out
 
-    def lookup(self, opts: CreateOptions) -> str | None:
+    def lookup(self, opts: CreateOptions, key: str | None = None) -> str | None:
         """The id this request would get if its inputs are unchanged and stored; no browser."""
-        key = self._request_key(opts)
+        key = key or self._request_key(opts)
         row = self._db().execute("SELECT files FROM manifests WHERE request_key=?", (key,)).fetchone()
         if not row:
             return None
@@ -181,9 +201,10 @@ class Store:
             return None
         image_id = self._image_id(key, files)
         hit = self._db().execute("SELECT size FROM images WHERE id=? AND deleted_at IS NULL", (image_id,)).fetchone()
-        if hit and self._object(image_id).is_file() and self._object(image_id).stat().st_size == hit[0]:
-            return image_id
-        return None
+        try:
+            return image_id if hit and self._object(image_id).stat().st_size == hit[0] else None
+        except OSError:
+            return None
 
     def _object(self, image_id: str) -> Path:
         return self.path / "objects" / image_id[:2] / f"{image_id}.png"
@@ -197,11 +218,11 @@ class Store:
     def create(self, options: CreateOptions | Mapping[str, Any]) -> dict[str, str]:
         """POST /v1/image: ``{"id", "url"}``. A stored, unchanged request costs one hash and no browser."""
         opts = options if isinstance(options, CreateOptions) else CreateOptions.from_mapping(options)
-        image_id = self.lookup(opts) or self._render(opts)
+        key = self._request_key(opts)
+        image_id = self.lookup(opts, key) or self._render(opts, key)
         return {"id": image_id, "url": self.url(image_id)}
 
-    def _render(self, opts: CreateOptions) -> str:
-        key = self._request_key(opts)
+    def _render(self, opts: CreateOptions, key: str) -> str:
         cap = self.engine.render(opts, self.root)
         files = {n: hashlib.sha256(d).hexdigest() for n, d in cap.files.items()}
         image_id = self._image_id(key, files)

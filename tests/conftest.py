@@ -30,10 +30,4 @@ def load(source: bytes | Path) -> Image.Image:
 
     with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
         im.load()
-        return im.copy() if not im.info else _keep_info(im)
-
-
-def _keep_info(im: Image.Image) -> Image.Image:
-    copy = im.copy()
-    copy.info.update(im.info)
-    return copy
+        return im.copy()  # copy() keeps .info (dpi and the rest)

@@ -82,3 +82,20 @@ def test_processes_creating_one_image_on_a_new_store(tmp_path: Path) -> None:
     assert len(list((tmp_path / "objects").rglob("*.png"))) == 1
     assert not list((tmp_path / "objects").rglob(".tmp-*"))
     st.close()
+
+
+def test_a_same_size_rewrite_right_after_a_hit_is_seen(store: Store, tmp_path: Path) -> None:
+    """The stat cache must not hide an edit that keeps the size and lands within one mtime tick."""
+    import os
+    import time
+
+    tick = time.time_ns()  # both versions get this one mtime, as two writes within one clock tick do
+    css = tmp_path / "a.css"
+    css.write_text("p{color:#f00}")
+    os.utime(css, ns=(tick, tick))
+    params = {"html": "<link rel=stylesheet href='a.css'><p>x</p>"}
+    first = store.create(params)["id"]
+    assert store.create(params)["id"] == first  # a hit: a.css was stat-ed and hashed
+    css.write_text("p{color:#00f}")  # same size, same inode
+    os.utime(css, ns=(tick, tick))
+    assert store.create(params)["id"] != first
