@@ -2,7 +2,9 @@
 
 (a) hcti-build: warm browser, every card a store miss, created concurrently through the page pool
 (b) floor: a bare Playwright loop on one reused page, set_content + default page.screenshot()
-(c) a new browser launched per image (what html2image and dataframe_image do)
+(c) a new browser launched per image, the way html2image and dataframe_image do it: the system's `chromium`
+    run as a command (`--headless --screenshot=OUT --window-size=W,H FILE.html`) per image
+(c') the same launch per image through Playwright and the headless shell, with hcti's flags (shown, not in RESULT)
 (d) the same cards as (a) again: all store hits
 
     python benchmarks/render.py [--n 100]
@@ -15,7 +17,9 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import os
+import shutil
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -168,13 +172,27 @@ def main() -> None:
             pg.screenshot()
             b.close()
 
-        results.append(timed("(c) browser per image", n, launch))
+        results.append(timed("(c') launch per image, Playwright", n, launch))
 
-    by = {r["label"][:3]: r for r in results}
+    cli = shutil.which("chromium") or exe
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def html2image(i: int) -> None:
+            src, out = Path(tmp) / f"{i}.html", Path(tmp) / f"{i}.png"
+            src.write_text(page_html(i))
+            flags = ["--headless", "--no-sandbox", "--hide-scrollbars", "--default-background-color=00000000"]
+            cmd = [cli, *flags, f"--screenshot={out}", "--window-size=1200,630", f"--force-device-scale-factor={scale}"]
+            subprocess.run([*cmd, src.as_uri()], check=True, capture_output=True, timeout=60)
+            assert out.stat().st_size > 0
+
+        results.append(timed("(c) browser per image, CLI", n, html2image))
+
+    by = {r["label"][:3]: r for r in results}  # "(c)" and "(c')" differ in the 4th char
     print(
         f"chromium: {exe}; cpus: {os.cpu_count()}; hcti browsers: {args.browsers or 'default'}; scale: {scale}; "
         f"load average after: {os.getloadavg()}"
     )
+    print(f"(c) runs {cli}")
     print(f"{'arm':32} {'ms/img':>8} {'median':>8} {'p90':>8} {'img/s':>8} {'peak RSS MB':>12}")
     for r in sorted(results, key=lambda r: r["label"]):
         print(f"{r['label']:32} {r['ms_per_image']:8.1f} {r['median']:8.1f} {r['p90']:8.1f} {r['ips']:8.1f} {r['rss_mb']:12.0f}")

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import threading
+import tomllib
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,23 +75,52 @@ MEASURE_JS = """([selector, full]) => {
 }"""
 
 
+def configured_chromium(start: Path | None = None) -> str | None:
+    """`chromium = "..."` from `[tool.hcti]` in the nearest pyproject.toml, or from an `hcti.toml`."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        for name, table in (("hcti.toml", ()), ("pyproject.toml", ("tool", "hcti"))):
+            path = folder / name
+            if not path.is_file():
+                continue
+            try:
+                data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                continue
+            for key in table:
+                data = data.get(key, {}) if isinstance(data, dict) else {}
+            value = data.get("chromium") if isinstance(data, dict) else None
+            if isinstance(value, str) and value:
+                return str((folder / value).resolve()) if not Path(value).is_absolute() else value
+    return None
+
+
+def _playwright_managed() -> list[str]:
+    """Browsers `playwright install` put in its cache (we use them, never download them): headless shell first."""
+    base = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or Path.home() / ".cache" / "ms-playwright")
+    patterns = ("chromium_headless_shell-*/chrome-*/*headless_shell", "chromium-*/chrome-linux*/chrome")
+    return [str(p) for pattern in patterns for p in sorted(base.glob(pattern), reverse=True)]
+
+
 def find_chromium(configured: str | None = None) -> str:
-    """The Chromium to drive: HCTI_CHROMIUM, a configured path, Debian's headless shell, or one on PATH."""
-    for cand in (os.environ.get("HCTI_CHROMIUM"), configured):
+    """The Chromium to drive, first found of: HCTI_CHROMIUM, the argument, a config key (`chromium` in
+    `[tool.hcti]` or `hcti.toml`), Debian's headless shell, a Playwright-managed browser, one on PATH."""
+    for cand in (os.environ.get("HCTI_CHROMIUM"), configured or configured_chromium()):
         if cand:
             if Path(cand).is_file() and os.access(cand, os.X_OK):
                 return cand
-            raise BrowserNotFoundError(f"Chromium not found at {cand} (from HCTI_CHROMIUM or config)")
-    for cand in CANDIDATES:
+            raise BrowserNotFoundError(f"Chromium not found at {cand} (from HCTI_CHROMIUM or the chromium config key)")
+    for cand in (*CANDIDATES, *_playwright_managed()):
         if Path(cand).is_file() and os.access(cand, os.X_OK):
             return cand
-    for name in ("chromium", "chromium-browser", "google-chrome"):
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         found = shutil.which(name)
         if found:
             return found
     raise BrowserNotFoundError(
-        "No Chromium found. Install Debian's browser (apt-get install chromium chromium-headless-shell) "
-        "or set HCTI_CHROMIUM to a Chromium executable. hcti-build never downloads a browser."
+        "No Chromium found. Install Debian's browser (apt-get install chromium chromium-headless-shell), "
+        "set HCTI_CHROMIUM to a Chromium executable, or set chromium = \"/path\" under [tool.hcti] in "
+        "pyproject.toml. hcti-build never downloads a browser."
     )
 
 
@@ -290,7 +320,7 @@ class Engine:
         try:
             budget = (opts.max_wait_ms + opts.ms_delay) / 1000 + 15
             return await asyncio.wait_for(self._render(slot, opts, root, as_pdf), budget)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             slot = await self._replace(slot)
             raise RenderTimeoutError(f"Render did not finish within max_wait_ms={opts.max_wait_ms}") from exc
         except (BadRequestError, RenderError):
