@@ -12,6 +12,7 @@ import atexit
 import base64
 import logging
 import os
+import posixpath
 import shutil
 import subprocess
 import threading
@@ -119,7 +120,7 @@ def find_chromium(configured: str | None = None) -> str:
             return found
     raise BrowserNotFoundError(
         "No Chromium found. Install Debian's browser (apt-get install chromium chromium-headless-shell), "
-        "set HCTI_CHROMIUM to a Chromium executable, or set chromium = \"/path\" under [tool.hcti] in "
+        'set HCTI_CHROMIUM to a Chromium executable, or set chromium = "/path" under [tool.hcti] in '
         "pyproject.toml. hcti-build never downloads a browser."
     )
 
@@ -172,6 +173,7 @@ class _Slot:
     page: Any
     cdp: Any
     root: Path = Path(".")
+    doc_path: str = DOC_PATH
     html: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
     allowed_origins: tuple[str, ...] = ()
@@ -261,7 +263,7 @@ class Engine:
         origin = f"{parts.scheme}://{parts.netloc}"
         if origin == ORIGIN:
             path = unquote(parts.path)
-            if path == DOC_PATH:
+            if path == slot.doc_path:
                 await route.fulfill(body=slot.html, content_type="text/html; charset=utf-8")
                 return
             target = (slot.root / path.lstrip("/")).resolve()
@@ -293,18 +295,22 @@ class Engine:
         self._browsers = []
 
     # -- rendering -------------------------------------------------------------------------------
-    def render(self, opts: CreateOptions, root: Path | str = ".") -> Capture:
-        """Render to a master PNG. Retries once on a fresh browser if the browser died."""
-        deadline = (opts.max_wait_ms + opts.ms_delay) / 1000 + 30
-        return self._run(self._render_retrying(opts, Path(root).resolve()), timeout=deadline + 30)
+    def render(self, opts: CreateOptions, root: Path | str = ".", base: str = "") -> Capture:
+        """Render to a master PNG. Retries once on a fresh browser if the browser died.
 
-    def pdf(self, opts: CreateOptions, root: Path | str = ".") -> bytes:
+        Files under ``root`` are served to the page; the HTML document lives in the folder ``base`` (relative to
+        root), so its relative URLs resolve the way they would next to the file that holds the HTML.
+        """
+        deadline = (opts.max_wait_ms + opts.ms_delay) / 1000 + 30
+        return self._run(self._render_retrying(opts, (Path(root).resolve(), base)), timeout=deadline + 30)
+
+    def pdf(self, opts: CreateOptions, root: Path | str = ".", base: str = "") -> bytes:
         """A vector PDF of the same document (Chromium's print), sized to the auto-crop unless pdf_options say."""
-        data = self._run(self._with_slot(opts, Path(root).resolve(), as_pdf=True))
+        data = self._run(self._with_slot(opts, (Path(root).resolve(), base), as_pdf=True))
         assert isinstance(data, bytes)
         return data
 
-    async def _render_retrying(self, opts: CreateOptions, root: Path) -> Capture:
+    async def _render_retrying(self, opts: CreateOptions, root: tuple[Path, str]) -> Capture:
         try:
             return await self._with_slot(opts, root)  # type: ignore[return-value]
         except RenderError as exc:
@@ -313,7 +319,7 @@ class Engine:
             log.warning("Chromium died during a render (%s); relaunching and retrying once", exc)
             return await self._with_slot(opts, root)  # type: ignore[return-value]
 
-    async def _with_slot(self, opts: CreateOptions, root: Path, as_pdf: bool = False) -> Capture | bytes:
+    async def _with_slot(self, opts: CreateOptions, root: tuple[Path, str], as_pdf: bool = False) -> Capture | bytes:
         await self._ensure()
         assert self._slots is not None
         slot = await self._slots.get()
@@ -344,7 +350,7 @@ class Engine:
             return await self._new_slot(slot.page.context)
         return slot
 
-    async def _render(self, slot: _Slot, opts: CreateOptions, root: Path, as_pdf: bool) -> Capture | bytes:
+    async def _render(self, slot: _Slot, opts: CreateOptions, root: tuple[Path, str], as_pdf: bool) -> Capture | bytes:
         is_url = opts.url is not None
         full_page = is_url or _is_full_document(opts.html or "")
         vw, vh = (opts.viewport_width, opts.viewport_height or 1080) if opts.viewport_width else (1920, 1080)
@@ -370,7 +376,8 @@ class Engine:
         for family in missing_google_fonts(opts.google_fonts):
             # No network at render time: Google Fonts are resolved from installed fonts only.
             log.warning("google_fonts: %r is not installed; install it (e.g. a fonts-* package) or a fallback is used", family)
-        slot.root, slot.files = root, {}
+        slot.root, slot.files = root[0], {}
+        slot.doc_path = _doc_path(root[1])
         timeout = opts.max_wait_ms
         if is_url:
             assert opts.url is not None
@@ -380,7 +387,7 @@ class Engine:
         else:
             slot.allowed_origins = ()
             slot.html = _document(opts)
-            target = ORIGIN + DOC_PATH
+            target = ORIGIN + slot.doc_path
         try:
             await slot.page.goto(target, wait_until="load", timeout=timeout)
             if is_url and opts.css:
@@ -476,6 +483,12 @@ class Engine:
 def _is_full_document(html: str) -> bool:
     head = html.lstrip()[:2000].lower()
     return head.startswith("<!doctype") or "<html" in head or "<body" in head
+
+
+def _doc_path(base: str) -> str:
+    """Where the document lives on the synthetic origin: ``/<base>/__hcti_document__.html``."""
+    folder = posixpath.normpath("/" + base.strip("/")) if base.strip("/") else "/"
+    return posixpath.join(folder, DOC_PATH.lstrip("/"))
 
 
 def _document(opts: CreateOptions) -> str:

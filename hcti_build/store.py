@@ -13,6 +13,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import posixpath
 import sqlite3
 import tempfile
 import threading
@@ -33,7 +34,8 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, created_at REAL NOT NULL, params TEXT NOT NULL,
-  root TEXT NOT NULL, sha256 TEXT NOT NULL, width INTEGER, height INTEGER, size INTEGER, deleted_at REAL);
+  root TEXT NOT NULL, sha256 TEXT NOT NULL, width INTEGER, height INTEGER, size INTEGER, deleted_at REAL,
+  base TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS images_created ON images(created_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS manifests (request_key TEXT PRIMARY KEY, files TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS variants (id TEXT, key TEXT, sha256 TEXT NOT NULL, PRIMARY KEY (id, key));
@@ -115,6 +117,9 @@ class Store:
                 db = self._db()
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(SCHEMA)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(images)")}
+                if "base" not in columns:  # stores made before documents could live in a sub-folder
+                    db.execute("ALTER TABLE images ADD COLUMN base TEXT NOT NULL DEFAULT ''")
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -161,8 +166,10 @@ class Store:
         self._db().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
         return value
 
-    def _request_key(self, opts: CreateOptions) -> str:
+    def _request_key(self, opts: CreateOptions, base: str = "") -> str:
         raw = f"{opts.canonical_json()}\n{self.fingerprint()}\n{self.root}"
+        if base:  # relative URLs resolve from there: a different base may read different files
+            raw += f"\n{base}"
         return hashlib.sha256(raw.encode()).hexdigest()
 
     def _image_id(self, request_key: str, files: Mapping[str, str]) -> str:
@@ -190,9 +197,9 @@ class Store:
             out[name] = digest
         return out
 
-    def lookup(self, opts: CreateOptions, key: str | None = None) -> str | None:
+    def lookup(self, opts: CreateOptions, key: str | None = None, *, base: str = "") -> str | None:
         """The id this request would get if its inputs are unchanged and stored; no browser."""
-        key = key or self._request_key(opts)
+        key = key or self._request_key(opts, _base(base))
         row = self._db().execute("SELECT files FROM manifests WHERE request_key=?", (key,)).fetchone()
         if not row:
             return None
@@ -215,15 +222,20 @@ class Store:
         return self._object(image_id).as_uri()
 
     # -- the API ----------------------------------------------------------------------------------
-    def create(self, options: CreateOptions | Mapping[str, Any]) -> dict[str, str]:
-        """POST /v1/image: ``{"id", "url"}``. A stored, unchanged request costs one hash and no browser."""
+    def create(self, options: CreateOptions | Mapping[str, Any], *, base: str = "") -> dict[str, str]:
+        """POST /v1/image: ``{"id", "url"}``. A stored, unchanged request costs one hash and no browser.
+
+        ``base`` is the folder (relative to the store's root) the HTML is treated as living in, so relative
+        URLs in it resolve like they would next to the file that holds it.
+        """
         opts = options if isinstance(options, CreateOptions) else CreateOptions.from_mapping(options)
-        key = self._request_key(opts)
-        image_id = self.lookup(opts, key) or self._render(opts, key)
+        base = _base(base)
+        key = self._request_key(opts, base)
+        image_id = self.lookup(opts, key) or self._render(opts, key, base)
         return {"id": image_id, "url": self.url(image_id)}
 
-    def _render(self, opts: CreateOptions, key: str) -> str:
-        cap = self.engine.render(opts, self.root)
+    def _render(self, opts: CreateOptions, key: str, base: str) -> str:
+        cap = self.engine.render(opts, self.root, base)
         files = {n: hashlib.sha256(d).hexdigest() for n, d in cap.files.items()}
         image_id = self._image_id(key, files)
         obj = self._object(image_id)
@@ -240,10 +252,10 @@ class Store:
             db.execute("BEGIN IMMEDIATE")
             db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", (key, json.dumps(sorted(files))))
             db.execute(
-                "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT(id) DO UPDATE SET "
+                "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT(id) DO UPDATE SET "
                 "deleted_at=NULL, sha256=excluded.sha256, size=excluded.size, "
                 "created_at=CASE WHEN images.deleted_at IS NULL THEN images.created_at ELSE excluded.created_at END",
-                (image_id, now, opts.canonical_json(), str(self.root), sha, cap.width, cap.height, len(cap.png)),
+                (image_id, now, opts.canonical_json(), str(self.root), sha, cap.width, cap.height, len(cap.png), base),
             )
             db.execute("INSERT INTO renders VALUES (?, ?)", (now, image_id))
         return image_id
@@ -254,7 +266,7 @@ class Store:
 
     def _row(self, image_id: str) -> sqlite3.Row | tuple[Any, ...]:
         _valid_id(image_id)
-        row = self._db().execute("SELECT params, root, sha256, deleted_at FROM images WHERE id=?", (image_id,)).fetchone()
+        row = self._db().execute("SELECT params, root, sha256, deleted_at, base FROM images WHERE id=?", (image_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"Image not found: {image_id}")
         if row[3] is not None:
@@ -263,7 +275,7 @@ class Store:
 
     def master(self, image_id: str) -> bytes:
         """The master PNG, its hash checked; a corrupt or missing object is rendered again, never served."""
-        params, root, sha, _ = self._row(image_id)
+        params, root, sha, _, base = self._row(image_id)
         obj = self._object(image_id)
         try:
             data = obj.read_bytes()
@@ -272,7 +284,7 @@ class Store:
         except OSError:
             pass
         opts = CreateOptions.from_mapping(json.loads(params))
-        cap = self.engine.render(opts, root)
+        cap = self.engine.render(opts, root, base)
         atomic_write(obj, cap.png)
         with self._db() as db:
             db.execute(
@@ -285,7 +297,7 @@ class Store:
         q = query if isinstance(query, ImageQuery) else ImageQuery.from_mapping(query or {}, fmt)
         if q.is_identity:
             return self.master(image_id)
-        params, root, _, _ = self._row(image_id)
+        params, root, _, _, base = self._row(image_id)
         key = hashlib.sha256(q.cache_key().encode()).hexdigest()[:24]
         path = self.path / "objects" / image_id[:2] / image_id / f"{key}.{q.format}"
         row = self._db().execute("SELECT sha256 FROM variants WHERE id=? AND key=?", (image_id, key)).fetchone()
@@ -294,7 +306,7 @@ class Store:
             if hashlib.sha256(data).hexdigest() == row[0]:
                 return data
         if q.format == "pdf" and not q.has_crop and q.width is None and q.height is None:
-            data = self.engine.pdf(CreateOptions.from_mapping(json.loads(params)), root)
+            data = self.engine.pdf(CreateOptions.from_mapping(json.loads(params)), root, base)
         else:
             data = imaging.apply(self.master(image_id), q)
         atomic_write(path, data)
@@ -375,6 +387,16 @@ class Store:
             ).fetchall()
             data[name] = dict(sorted(rows))
         return {"data": data, "per_billing_period": []}
+
+
+def _base(base: str) -> str:
+    """A document folder relative to the root, normalised; one that climbs out of the root is refused."""
+    norm = posixpath.normpath(base.replace("\\", "/").strip("/")) if base.strip("/") else ""
+    if norm in ("", "."):
+        return ""
+    if norm.startswith("../") or norm == ".." or posixpath.isabs(norm):
+        raise BadRequestError(f"base must be a folder inside the root, got {base!r}", param="base")
+    return norm
 
 
 def _iso(ts: float) -> str:
