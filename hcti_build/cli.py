@@ -148,5 +148,70 @@ def usage(as_json: bool, store_path: str | None) -> None:
             click.echo(f"{period:5} {bucket}  {n}")
 
 
+def _build_options(func: F) -> F:
+    """Options shared by `hcti build` and `hcti watch`."""
+    for opt in reversed(
+        [
+            click.argument("src", type=click.Path(exists=True, file_okay=False)),
+            click.option("--out", default="_hcti_build", show_default=True, help="Output folder (a copy of SRC)."),
+            click.option(
+                "--assets-dir", default="assets/hcti", show_default=True, help="Where images go, relative to the output."
+            ),
+            click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti)."),
+            click.option(
+                "--format", "fmt", type=click.Choice(["png", "jpg", "jpeg", "webp", "pdf"]), help="Default image format."
+            ),
+            click.option("--jobs", type=click.IntRange(1, 64), help="Concurrent renders (default: the page pool)."),
+            click.option("--in-place", is_flag=True, help="Rewrite the sources themselves instead of a copy."),
+        ]
+    ):
+        func = opt(func)
+    return func
+
+
+def _builder(
+    src: str, out: str, assets_dir: str, store_path: str | None, fmt: str | None, jobs: int | None, in_place: bool
+) -> Any:
+    from .build import Builder
+
+    try:
+        store = Store(store_path, root=src)
+        return Builder(src, out, assets_dir=assets_dir, store=store, default_format=fmt, jobs=jobs, in_place=in_place)
+    except HctiError as exc:
+        _fail(exc)
+
+
+@main.command()
+@_build_options
+def build(**kwargs: Any) -> None:
+    """Render every directive under SRC and write SRC's copy with references to the images.
+
+    Directives: ```hcti fences and ![alt](hcti:card.html?k=v) links in Markdown, {% hcti %} blocks and
+    <img src="hcti:..."> in HTML/Jinja2, %%hcti cells in notebooks. Unchanged directives are store hits.
+    """
+    builder = _builder(**kwargs)
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and sys.stderr.isatty():
+            bar = click.progressbar(length=total, label="rendering", file=sys.stderr).__enter__()
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        report = builder.build(on_progress=progress)
+    except HctiError as exc:
+        _fail(exc)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    for err in report.errors:
+        click.echo(str(err), err=True)
+    click.echo(report.summary(), err=True)
+    if report.errors:
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

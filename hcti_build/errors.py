@@ -66,3 +66,24 @@ class RenderTimeoutError(RenderError):
 class BrowserNotFoundError(HctiError):
     status_code = 500
     error = "Browser Not Found"
+
+
+class DirectiveError(HctiError):
+    """An error located in a source file, shown as ``path:line:col: message`` (the API's message)."""
+
+    def __init__(
+        self, message: str, *, path: str, line: int, col: int = 1, param: str | None = None, status_code: int = 400
+    ) -> None:
+        super().__init__(message, param=param)
+        self.path, self.line, self.col = path, line, col
+        self.status_code = status_code
+        self.error = {400: "Bad Request", 422: "Unprocessable Entity"}.get(status_code, "Render Failed")
+
+    @classmethod
+    def at(cls, exc: HctiError, path: str, line: int, col: int = 1) -> DirectiveError:
+        if isinstance(exc, DirectiveError):
+            return exc
+        return cls(exc.message, path=path, line=line, col=col, param=exc.param, status_code=exc.status_code)
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.message}"

@@ -1,0 +1,405 @@
+"""A project build: scan sources for directives, render what the store lacks, write assets, rewrite references.
+
+Incremental by content: a directive whose inputs did not change is a store hit (one hash, no browser), and
+output files are only written when their bytes change, so a second build of an unchanged tree writes nothing
+and launches nothing. A build with any error reports every error and writes no output at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import hashlib
+import io
+import json
+import logging
+import os
+import posixpath
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from .directives import (
+    MARKDOWN_SUFFIXES,
+    NOTEBOOK_SUFFIXES,
+    TEMPLATE_SUFFIXES,
+    Directive,
+    Resolved,
+    Templates,
+    display_size,
+    img_tag,
+    link_tag,
+    replace_spans,
+    resolve,
+    scan_markdown,
+    scan_notebook,
+    scan_template,
+)
+from .errors import DirectiveError, HctiError
+from .options import MIME, ImageQuery
+from .store import Store, atomic_write
+
+log = logging.getLogger("hcti_build.build")
+SKIP_DIRS = frozenset({"__pycache__", "node_modules", "_hcti_build"})
+MANIFEST = ".hcti-build.json"
+
+
+# -- assets ---------------------------------------------------------------------------------------
+@dataclass
+class Asset:
+    """A final image: its file name (by id), bytes, and pixel size (None for a PDF)."""
+
+    image_id: str
+    name: str
+    data: bytes
+    pixels: tuple[int, int] | None
+
+    def write(self, path: Path) -> bool:
+        """Write unless the file already holds these bytes; True when written."""
+        try:
+            if path.stat().st_size == len(self.data) and path.read_bytes() == self.data:
+                return False
+        except OSError:
+            pass
+        atomic_write(path, self.data)
+        return True
+
+
+def asset_name(image_id: str, query: ImageQuery) -> str:
+    """`<id>.<ext>`; a crop, resize or DPI adds a short hash of the query: `<id>-<hash>.<ext>`."""
+    if query.cache_key() == ImageQuery(format=query.format).cache_key():
+        return f"{image_id}.{query.format}"
+    return f"{image_id}-{hashlib.sha256(query.cache_key().encode()).hexdigest()[:10]}.{query.format}"
+
+
+def produce(store: Store, r: Resolved, d: Directive | None = None) -> Asset:
+    """Create (or reuse) the image of a resolved directive and derive its final bytes."""
+    try:
+        image_id = store.create(r.options, base=r.base)["id"]
+        data = store.get(image_id, r.query)
+    except HctiError as exc:
+        raise (d.error(exc) if d else exc) from None
+    pixels = None
+    if r.query.format != "pdf":
+        with Image.open(io.BytesIO(data)) as im:
+            pixels = im.size
+    return Asset(image_id, asset_name(image_id, r.query), data, pixels)
+
+
+# -- the build ------------------------------------------------------------------------------------
+@dataclass
+class Source:
+    rel: str  # posix, relative to the source root
+    kind: str  # "markdown", "template", "notebook"
+    text: str
+    directives: list[Directive]
+    notebook: dict[str, Any] | None = None
+    resolved: list[Resolved] = field(default_factory=list)
+
+
+@dataclass
+class BuildReport:
+    files: int = 0
+    directives: int = 0
+    rendered: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    errors: list[DirectiveError] = field(default_factory=list)
+    deps: dict[str, set[str]] = field(default_factory=dict)  # source -> files its directives read (watchers)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        head = "hcti build failed" if self.errors else "hcti build"
+        return (
+            f"{head}: {self.files} files scanned, {self.directives} directives, {self.rendered} rendered, "
+            f"{self.reused} reused, {len(self.written)} files written in {self.seconds:.2f} s"
+        )
+
+
+def _kind(path: str) -> str | None:
+    suffix = posixpath.splitext(path)[1].lower()
+    if suffix in MARKDOWN_SUFFIXES:
+        return "markdown"
+    if suffix in TEMPLATE_SUFFIXES:
+        return "template"
+    if suffix in NOTEBOOK_SUFFIXES:
+        return "notebook"
+    return None
+
+
+class Builder:
+    """`hcti build SRC`: copies SRC to `out` with every directive replaced by a reference to its asset.
+
+    Keep one Builder for repeated builds (watch mode): the store, its warm browser and its hash cache stay.
+    """
+
+    def __init__(
+        self,
+        src: str | os.PathLike[str],
+        out: str | os.PathLike[str] | None = None,
+        *,
+        assets_dir: str = "assets/hcti",
+        store: Store | None = None,
+        default_format: str | None = None,
+        jobs: int | None = None,
+        in_place: bool = False,
+    ) -> None:
+        self.src = Path(src).resolve()
+        if not self.src.is_dir():
+            raise HctiError(f"{src} is not a folder", param="src")
+        self.in_place = in_place
+        self.out = self.src if in_place else Path(out or "_hcti_build").resolve()
+        if not in_place and (self.out == self.src or self.src.is_relative_to(self.out)):
+            raise HctiError("--out must not be the source folder or contain it (use --in-place)", param="out")
+        self.assets_dir = posixpath.normpath(assets_dir.strip("/")) or "assets/hcti"
+        self.store = store or Store(root=self.src)
+        self.default_format = default_format
+        self.jobs = jobs
+        self.templates = Templates(self.src)
+
+    # -- scanning
+    def _walk(self) -> Iterator[str]:
+        skip = {self.out, self.store.path}
+        for folder, dirs, files in os.walk(self.src):
+            here = Path(folder)
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS and (here / d).resolve() not in skip)
+            for name in sorted(files):
+                if not name.startswith("."):
+                    yield (here / name).relative_to(self.src).as_posix()
+
+    def _display(self, rel: str) -> str:
+        path = self.src / rel
+        try:
+            return os.path.relpath(path)
+        except ValueError:
+            return str(path)
+
+    def scan(self, rel: str) -> Source | None:
+        kind = _kind(rel)
+        if kind is None:
+            return None
+        try:
+            text = (self.src / rel).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            return None  # not a text source: copied as it is
+        shown = self._display(rel)
+        if kind == "markdown":
+            return Source(rel, kind, text, scan_markdown(text, shown))
+        if kind == "template":
+            return Source(rel, kind, text, scan_template(text, shown))
+        nb, found = scan_notebook(text, shown)
+        return Source(rel, kind, text, found, notebook=nb)
+
+    def _resolve(self, source: Source, d: Directive) -> Resolved:
+        if d.kind == "magic":
+            d.attrs.pop("output", None)
+            d.attrs.pop("filename", None)
+            if d.attrs.pop("jinja", False) and d.body:
+                d.body = self._jinja_body(d)
+        return resolve(d, self.src, source.rel, self.templates, default_format=self.default_format)
+
+    def _jinja_body(self, d: Directive) -> str:
+        import jinja2
+
+        try:
+            return self.templates.env.from_string(d.body or "").render()
+        except jinja2.TemplateError as exc:
+            raise d.error(f"--jinja: {exc} (a build has no kernel namespace)") from None
+
+    # -- the whole build
+    def build(self, on_progress: Callable[[int, int], None] | None = None) -> BuildReport:
+        t0 = time.perf_counter()
+        report = BuildReport()
+        sources: list[Source] = []
+        plain: list[str] = []
+        for rel in self._walk():
+            try:
+                source = self.scan(rel)
+            except DirectiveError as exc:
+                report.errors.append(exc)
+                continue
+            report.files += source is not None
+            if source is None or not source.directives:
+                plain.append(rel)
+                continue
+            sources.append(source)
+            deps: set[str] = set()
+            for d in source.directives:
+                try:
+                    r = self._resolve(source, d)
+                except DirectiveError as exc:
+                    report.errors.append(exc)
+                    continue
+                source.resolved.append(r)
+                deps.update(r.deps)
+            report.deps[rel] = deps
+            report.directives += len(source.directives)
+        if report.errors:
+            report.seconds = time.perf_counter() - t0
+            return report
+
+        # Render each distinct image once; misses run concurrently on the engine's page pool.
+        def key(r: Resolved) -> tuple[str, str]:
+            return r.options.canonical_json(), r.base
+
+        unique: dict[tuple[str, str], Resolved] = {}
+        for source in sources:
+            for r in source.resolved:
+                unique.setdefault(key(r), r)
+        misses = [r for r in unique.values() if self.store.lookup(r.options, base=r.base) is None]
+        if misses:
+            workers = self.jobs or self.store.engine.pool_size
+            with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="hcti-build") as pool:
+                futures = {pool.submit(self.store.create, r.options, base=r.base): key(r) for r in misses}
+                for done, fut in enumerate(concurrent.futures.as_completed(futures), 1):
+                    if on_progress:
+                        on_progress(done, len(misses))
+                    failure = fut.exception()
+                    if isinstance(failure, HctiError):
+                        for source in sources:
+                            for d, r in zip(source.directives, source.resolved, strict=True):
+                                if key(r) == futures[fut]:
+                                    report.errors.append(d.error(failure))
+                    elif failure is not None:
+                        raise failure
+        report.rendered = len(misses)
+        report.reused = report.directives - len(misses)
+        if report.errors:
+            report.seconds = time.perf_counter() - t0
+            return report
+
+        outputs: dict[str, bytes | Path] = {}
+        for source in sources:
+            try:
+                outputs[source.rel] = self._rewrite(source, outputs)
+            except DirectiveError as exc:
+                report.errors.append(exc)
+        if report.errors:
+            report.seconds = time.perf_counter() - t0
+            return report
+        if not self.in_place:
+            for rel in plain:
+                outputs.setdefault(rel, self.src / rel)
+        self._write(outputs, report)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _asset_ref(self, source_rel: str, asset: Asset, outputs: dict[str, bytes | Path]) -> str:
+        rel = posixpath.join(self.assets_dir, asset.name)
+        outputs[rel] = asset.data
+        return posixpath.relpath(rel, posixpath.dirname(source_rel) or ".")
+
+    def _reference(self, source: Source, d: Directive, r: Resolved, outputs: dict[str, bytes | Path]) -> str:
+        asset = produce(self.store, r, d)
+        src = self._asset_ref(source.rel, asset, outputs)
+        if asset.pixels is None:
+            return link_tag(src, r)
+        width, height = display_size(asset.pixels, r)
+        extra = d.attrs.get("_html_attrs") or {}
+        tag = img_tag(src, width, height, r, extra)
+        return tag
+
+    def _replacement(self, source: Source, d: Directive, r: Resolved, outputs: dict[str, bytes | Path]) -> str:
+        """A fence is a block: its line (indentation kept) becomes the reference's line."""
+        new = self._reference(source, d, r, outputs)
+        return d.indent + new + "\n" if d.kind == "fence" else new
+
+    def _rewrite(self, source: Source, outputs: dict[str, bytes | Path]) -> bytes:
+        if source.notebook is None:
+            reps = []
+            for d, r in zip(source.directives, source.resolved, strict=True):
+                reps.append((d.start, d.end, self._replacement(source, d, r, outputs)))
+            return replace_spans(source.text, reps).encode("utf-8")
+        nb = source.notebook
+        by_cell: dict[int, list[tuple[Directive, Resolved]]] = {}
+        for d, r in zip(source.directives, source.resolved, strict=True):
+            assert d.cell is not None
+            by_cell.setdefault(d.cell, []).append((d, r))
+        for index, pairs in by_cell.items():
+            cell = nb["cells"][index]
+            if cell["cell_type"] == "code":
+                d, r = pairs[0]
+                cell["outputs"] = [self._notebook_output(source, r, d, outputs)]
+                continue
+            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            reps = [
+                (d.start, d.end, d.indent + self._reference(source, d, r, outputs) + ("\n" if d.kind == "fence" else ""))
+                for d, r in pairs
+            ]
+            new = replace_spans(text, reps)
+            cell["source"] = new.splitlines(keepends=True) if isinstance(cell["source"], list) else new
+        return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+    def _notebook_output(self, source: Source, r: Resolved, d: Directive, outputs: dict[str, bytes | Path]) -> dict[str, Any]:
+        """What running the `%%hcti` cell would display: the image inline (PNG/JPEG), else a reference."""
+        asset = produce(self.store, r, d)
+        src = self._asset_ref(source.rel, asset, outputs)
+        meta = {"filename": f"hcti-{asset.name}"}
+        mime = MIME[r.query.format]
+        if mime in ("image/png", "image/jpeg") and asset.pixels:
+            width, height = display_size(asset.pixels, r)
+            return {
+                "output_type": "display_data",
+                "data": {mime: base64.b64encode(asset.data).decode(), "text/plain": [f"<hcti image {asset.image_id}>"]},
+                "metadata": {**meta, mime: {"width": width, "height": height}},
+            }
+        html = link_tag(src, r) if asset.pixels is None else img_tag(src, *display_size(asset.pixels, r), r)
+        return {
+            "output_type": "display_data",
+            "data": {"text/html": [html], "text/plain": [f"<hcti image {asset.image_id}>"]},
+            "metadata": meta,
+        }
+
+    def _write(self, outputs: dict[str, bytes | Path], report: BuildReport) -> None:
+        for rel in sorted(outputs):
+            target = self.out / rel
+            value = outputs[rel]
+            if isinstance(value, Path):
+                if _same_file(value, target):
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".tmp-{target.name}")
+                shutil.copy2(value, tmp)
+                os.replace(tmp, target)
+            else:
+                try:
+                    if target.stat().st_size == len(value) and target.read_bytes() == value:
+                        continue
+                except OSError:
+                    pass
+                atomic_write(target, value)
+            report.written.append(rel)
+        if self.in_place:
+            return
+        # Files a previous build wrote that this one did not (deleted sources, stale assets) are removed.
+        manifest = self.out / MANIFEST
+        try:
+            previous = set(json.loads(manifest.read_text()))
+        except (OSError, ValueError):
+            previous = set()
+        for rel in sorted(previous - set(outputs)):
+            path = self.out / rel
+            if path.is_file():
+                path.unlink()
+                report.removed.append(rel)
+        listing = (json.dumps(sorted(outputs), indent=0) + "\n").encode()
+        if not manifest.is_file() or manifest.read_bytes() != listing:
+            atomic_write(manifest, listing)
+
+
+def _same_file(src: Path, dst: Path) -> bool:
+    try:
+        a, b = src.stat(), dst.stat()
+    except OSError:
+        return False
+    return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns

@@ -1,0 +1,68 @@
+"""`HctiExtension`: the `{% hcti %}` block tag for any `jinja2.Environment`.
+
+    env = jinja2.Environment(extensions=["hcti_build.jinja.HctiExtension"])
+    env.hcti_assets_dir = "site/assets/hcti"      # where images are written (default assets/hcti)
+    env.hcti_assets_url = "/assets/hcti/"          # how pages refer to them (default assets/hcti/)
+    env.hcti_store = Store(".hcti")                # default: Store() in the working directory
+
+    {% hcti width=600, format="webp", alt="Release card" %}<div class="card">{{ title }}</div>{% endhcti %}
+
+renders the block's body (with the template's context), renders that HTML to an image through the store, and
+emits `<img src="..." width="..." height="..." alt="...">`. An unchanged block costs one hash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import nodes
+from jinja2.ext import Extension
+from jinja2.parser import Parser
+from markupsafe import Markup
+
+from .directives import Directive, Templates, display_size, img_tag, link_tag, resolve
+
+
+class HctiExtension(Extension):
+    """The `{% hcti key=value, ... %}HTML{% endhcti %}` block tag (arguments: any creation or image-query
+    parameter of the API, plus `alt`, `class`, `title`)."""
+
+    tags = {"hcti"}
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        environment.extend(hcti_store=None, hcti_assets_dir="assets/hcti", hcti_assets_url="assets/hcti/")
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        kwargs: list[nodes.Keyword] = []
+        while parser.stream.current.type != "block_end":
+            if kwargs:
+                parser.stream.skip_if("comma")
+            key = parser.stream.expect("name")
+            parser.stream.expect("assign")
+            kwargs.append(nodes.Keyword(key.value, parser.parse_expression(), lineno=key.lineno))
+        body = parser.parse_statements(("name:endhcti",), drop_needle=True)
+        args: list[nodes.Expr] = [nodes.Const(parser.name or "<template>"), nodes.Const(lineno)]
+        call = self.call_method("_render", args, kwargs, lineno=lineno)
+        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+
+    def _render(self, name: str, lineno: int, caller: Any, **attrs: Any) -> Markup:
+        from .build import produce
+        from .store import Store
+
+        env = self.environment
+        store = env.hcti_store  # type: ignore[attr-defined]
+        if store is None:
+            store = env.hcti_store = Store()  # type: ignore[attr-defined]
+        d = Directive(name, lineno, 1, "tag", 0, 0, attrs=dict(attrs), body=str(caller()))
+        r = resolve(d, store.root, "", Templates(store.root))
+        asset = produce(store, r, d)
+        out = Path(env.hcti_assets_dir) / asset.name  # type: ignore[attr-defined]
+        asset.write(out)
+        src = str(env.hcti_assets_url) + asset.name  # type: ignore[attr-defined]
+        if asset.pixels is None:
+            return Markup(link_tag(src, r))
+        width, height = display_size(asset.pixels, r)
+        return Markup(img_tag(src, width, height, r))
