@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from .browser import Engine, find_chromium
+from .build import Asset, Builder, BuildReport, asset_name, rewrite_markdown
+from .directives import Templates
 from .errors import (
     BadRequestError,
     BrowserNotFoundError,
+    DirectiveError,
     GoneError,
     HctiError,
     NotFoundError,
@@ -19,9 +22,13 @@ from .options import CreateOptions, ImageQuery
 from .store import Store
 
 __all__ = [
+    "Asset",
     "BadRequestError",
     "BrowserNotFoundError",
+    "BuildReport",
+    "Builder",
     "CreateOptions",
+    "DirectiveError",
     "Engine",
     "GoneError",
     "HctiError",
@@ -30,9 +37,12 @@ __all__ = [
     "RenderError",
     "RenderTimeoutError",
     "Store",
+    "Templates",
     "UnsupportedFormatError",
+    "asset_name",
     "find_chromium",
     "render",
+    "rewrite_markdown",
 ]
 
 

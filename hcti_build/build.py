@@ -91,6 +91,33 @@ def produce(store: Store, r: Resolved, d: Directive | None = None) -> Asset:
     return Asset(image_id, asset_name(image_id, r.query), data, pixels)
 
 
+def rewrite_markdown(
+    text: str,
+    *,
+    path: str,
+    source: str,
+    store: Store,
+    templates: Templates,
+    reference: Callable[[Asset], str],
+    first_line: int = 1,
+    default_format: str | None = None,
+) -> tuple[str, list[Asset]]:
+    """Render every directive of one Markdown text and replace it with an `<img>` (or a PDF link).
+
+    ``path`` is how messages name the file, ``source`` its path relative to the store's root (relative URLs
+    resolve from its folder), ``reference(asset)`` the src to write. Returns the new text and its assets.
+    """
+    reps, assets = [], []
+    for d in scan_markdown(text, path, first_line=first_line):
+        r = resolve(d, templates.root, source, templates, default_format=default_format)
+        asset = produce(store, r, d)
+        src = reference(asset)
+        new = link_tag(src, r) if asset.pixels is None else img_tag(src, *display_size(asset.pixels, r), r)
+        reps.append((d.start, d.end, d.indent + new + "\n" if d.kind == "fence" else new))
+        assets.append(asset)
+    return replace_spans(text, reps), assets
+
+
 # -- the build ------------------------------------------------------------------------------------
 @dataclass
 class Source:

@@ -334,6 +334,7 @@ class Templates:
             loader=Loader(str(root)), autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
         )
         self.env.cache = None  # templates change under a watcher; reading them again costs little
+        self.env.filters["css"] = css_value
 
     def render(self, name: str, values: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
         """The rendered HTML and the templates it read (root-relative, the named one first)."""
@@ -351,6 +352,14 @@ class Templates:
         except jinja2.TemplateError as exc:
             raise BadRequestError(f"template {name}: {exc}", param="template") from None
         return html, tuple(dict.fromkeys(self._read))
+
+
+def css_value(value: Any) -> Any:
+    """`{{ x | css }}`: a value placed inside <style>, where HTML escaping does not apply (`&#34;` would break a
+    quoted font name): kept verbatim, minus what could end the declaration, the rule or the element."""
+    from markupsafe import Markup
+
+    return Markup(re.sub(r"[<>{};\\]", "", str(value)))
 
 
 def resolve(d: Directive, root: Path, source: str, templates: Templates, *, default_format: str | None = None) -> Resolved:

@@ -1,0 +1,1 @@
+"""The hcti MkDocs plugin (`plugins: [hcti]`): social cards and directives."""

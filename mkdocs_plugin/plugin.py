@@ -1,0 +1,401 @@
+"""The `hcti` MkDocs plugin: a social card for every page, and hcti directives rendered in pages.
+
+Cards are rendered from a Jinja2 HTML template (a built-in one, or the site's own) through hcti-build's store,
+so an unchanged card is a store hit: no browser, one hash of its inputs. Pages are read before any is written
+(MkDocs populates every page, then builds each), so cards are submitted when a page's content is ready and
+collected when the page is written: they render concurrently on the engine's page pool.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import fnmatch
+import html
+import os
+import posixpath
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from mkdocs.config import base
+from mkdocs.config import config_options as c
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin, get_plugin_logger
+from mkdocs.structure.files import Files
+from mkdocs.structure.pages import Page
+from mkdocs.utils import get_relative_url
+
+from hcti_build import (
+    Asset,
+    CreateOptions,
+    DirectiveError,
+    Engine,
+    HctiError,
+    ImageQuery,
+    Store,
+    Templates,
+    asset_name,
+    rewrite_markdown,
+)
+
+log = get_plugin_logger("hcti")
+BUILTIN = Path(__file__).parent / "templates"
+MIME = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+# Material for MkDocs' primary colours (the 500 shades its palette uses), by palette name.
+MATERIAL = {
+    "red": "#ef5350", "pink": "#e92063", "purple": "#ab47bd", "deep purple": "#7e56c2", "indigo": "#4051b5",
+    "blue": "#2094f3", "light blue": "#02a6f2", "cyan": "#00bdd6", "teal": "#009485", "green": "#4cae4f",
+    "light green": "#8bc34b", "lime": "#cbdc38", "yellow": "#ffec3d", "amber": "#ffc105", "orange": "#ffa724",
+    "deep orange": "#ff6e42", "brown": "#795649", "grey": "#757575", "blue grey": "#546d78", "black": "#000000",
+    "white": "#ffffff",
+}  # fmt: skip
+FONTS = '"Noto Sans", "Noto Sans CJK SC", "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Color Emoji", sans-serif'
+
+
+class HctiConfig(base.Config):
+    enabled = c.Type(bool, default=True)
+    """Turn the whole plugin off (e.g. `enabled: !ENV [HCTI_ENABLED, true]`)."""
+    cards = c.Type(bool, default=True)
+    """Generate a social card for every page and add og:/twitter: meta tags."""
+    cards_template = c.Optional(c.File(exists=True))
+    """A Jinja2 HTML file of the site's (relative to mkdocs.yml) rendered as the card; default: the built-in one."""
+    cards_dir = c.Type(str, default="assets/images/social")
+    """Where cards go, relative to site_dir."""
+    cards_format = c.Choice(("png", "jpg", "jpeg", "webp"), default="png")
+    """Card image format."""
+    cards_width = c.Type(int, default=1200)
+    """Card width in CSS pixels."""
+    cards_height = c.Type(int, default=630)
+    """Card height in CSS pixels."""
+    device_scale = c.Type((int, float), default=1)
+    """Pixel ratio of cards (1: a 1200x630 image; 2: 2400x1260)."""
+    cards_include = c.ListOfItems(c.Type(str), default=[])
+    """Globs of page sources (e.g. `blog/*.md`) that get a card; empty: every page."""
+    cards_exclude = c.ListOfItems(c.Type(str), default=[])
+    """Globs of page sources that get no card."""
+    cards_options = c.Type(dict, default={})
+    """Values the template reads as `options.*` (built-in: logo, background, background_end, accent, color,
+    font_family); a page's front matter `hcti: {card: {...}}` overrides them, `hcti: {card: false}` opts out."""
+    directives = c.Type(bool, default=True)
+    """Render hcti directives (```hcti fences, ![](hcti:...) links) in pages."""
+    cache_dir = c.Type(str, default=".cache/hcti")
+    """The image store, relative to mkdocs.yml."""
+    concurrency = c.Optional(c.Type(int))
+    """Cards rendered at once (default: the engine's page pool)."""
+
+
+@dataclass
+class _Card:
+    future: concurrent.futures.Future[Asset]
+    title: str
+    description: str
+
+
+class HctiPlugin(BasePlugin[HctiConfig]):
+    supports_multiple_instances = False
+
+    def __init__(self) -> None:
+        self._engine: Engine | None = None
+        self._store: Store | None = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._serving = False
+        self._cards: dict[str, _Card] = {}
+        self._assets: dict[str, bytes] = {}
+        self._warned_site_url = False
+        self._counts = {"cards": 0, "rendered": 0, "images": 0}
+
+    # -- lifecycle: one engine for a `mkdocs serve` session, closed at shutdown ----------------------
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        self._serving = command == "serve"
+
+    def on_shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._engine is not None:
+            self._engine.close()  # launched lazily: a build of an unchanged site never started it
+            self._engine = None
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
+        if not self.config.enabled:
+            return None
+        self._root = Path(config.config_file_path or ".").resolve().parent
+        self._docs = Path(config.docs_dir).resolve()
+        if not self._docs.is_relative_to(self._root):
+            raise PluginError(f"hcti: docs_dir {self._docs} must be inside the folder of mkdocs.yml")
+        if self._engine is None:
+            self._engine = Engine()
+        cache = (self._root / self.config.cache_dir).resolve()
+        if self._store is None or self._store.path != cache:
+            self._store = Store(cache, root=self._root, engine=self._engine)
+        if self._pool is None:
+            workers = self.config.concurrency or self._engine.pool_size
+            self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="hcti-cards")
+        if self.config.cards_template:
+            tpl = Path(self.config.cards_template).resolve()
+            if not tpl.is_relative_to(self._root):
+                raise PluginError(f"hcti: cards_template {tpl} must be inside the folder of mkdocs.yml")
+            self._templates = Templates(self._root)
+            self._template_name = tpl.relative_to(self._root).as_posix()
+        else:
+            self._templates = Templates(BUILTIN)
+            self._template_name = "card.html"
+        self._page_templates = Templates(self._root)
+        self._fmt = {"jpeg": "jpg"}.get(self.config.cards_format, self.config.cards_format)
+        self._cards, self._assets = {}, {}
+        self._counts = {"cards": 0, "rendered": 0, "images": 0}
+        if self.config.cards and not config.site_url and not self._warned_site_url:
+            self._warned_site_url = True
+            log.warning("site_url is not set: cards are built, but og:image needs absolute URLs to work on social sites")
+        return config
+
+    def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
+        if self.config.enabled and self.config.cards_template:
+            server.watch(str(Path(self.config.cards_template).resolve().parent))
+        return server
+
+    @property
+    def store(self) -> Store:
+        assert self._store is not None, "on_config has not run"
+        return self._store
+
+    # -- directives in pages ------------------------------------------------------------------------
+    def on_page_markdown(self, markdown: str, *, page: Page, config: MkDocsConfig, files: Files) -> str | None:
+        if not self.config.enabled or not self.config.directives or "hcti" not in markdown:
+            return None
+        source_path = Path(page.file.abs_src_path or self._docs / page.file.src_uri)
+        source = source_path.relative_to(self._root).as_posix()
+        first_line = _body_first_line(page, markdown)
+        assets_dir = "assets/hcti"
+
+        def reference(asset: Asset) -> str:
+            self._assets[f"{assets_dir}/{asset.name}"] = asset.data
+            return get_relative_url(f"{assets_dir}/{asset.name}", page.url or ".")
+
+        try:
+            new, _ = rewrite_markdown(
+                markdown,
+                path=os.path.relpath(source_path),
+                source=source,
+                store=self.store,
+                templates=self._page_templates,
+                reference=reference,
+                first_line=first_line,
+            )
+        except DirectiveError as exc:
+            raise PluginError(f"hcti: {exc}") from None
+        return new
+
+    # -- cards --------------------------------------------------------------------------------------
+    def on_page_content(self, html_text: str, *, page: Page, config: MkDocsConfig, files: Files) -> str | None:
+        if not self.config.enabled or not self.config.cards or not self._wants_card(page):
+            return None
+        options = dict(self._default_options(config))
+        options.update(self.config.cards_options)
+        card_meta = _card_meta(page)
+        if isinstance(card_meta, dict):
+            options.update(card_meta)
+        # A title from the page's heading comes HTML-escaped, with inline markup; the template escapes again.
+        title = str(page.meta.get("title") or html.unescape(re.sub(r"<[^>]+>", "", page.title or "")) or config.site_name)
+        description = str(page.meta.get("description") or config.site_description or "")
+        values = {
+            "page": {
+                "title": title,
+                "description": description,
+                "url": page.canonical_url or page.url,
+                "meta": dict(page.meta),
+            },
+            "site": self._site(config, options),
+            "options": options,
+            "width": self.config.cards_width,
+            "height": self.config.cards_height,
+        }
+        try:
+            card_html, _ = self._templates.render(self._template_name, values)
+        except HctiError as exc:
+            raise PluginError(f"hcti: card template for {page.file.src_uri}: {exc.message}") from None
+        base = posixpath.dirname(self._template_name) if self.config.cards_template else ""
+        opts = CreateOptions.from_mapping(
+            {
+                "html": card_html,
+                "viewport_width": self.config.cards_width,
+                "viewport_height": self.config.cards_height,
+                "device_scale": self.config.device_scale,
+            }
+        )
+        assert self._pool is not None
+        future = self._pool.submit(self._render_card, opts, base)
+        self._cards[page.file.src_uri] = _Card(future, title, description)
+        return None
+
+    def _render_card(self, opts: CreateOptions, base: str) -> Asset:
+        import io
+
+        from PIL import Image
+
+        if self.store.lookup(opts, base=base) is None:
+            self._counts["rendered"] += 1
+        image_id = self.store.create(opts, base=base)["id"]
+        self._counts["cards"] += 1
+        query = ImageQuery(format=self._fmt)
+        data = self.store.get(image_id, query)
+        with Image.open(io.BytesIO(data)) as im:
+            pixels = im.size
+        return Asset(image_id, asset_name(image_id, query), data, pixels)
+
+    def on_post_page(self, output: str, *, page: Page, config: MkDocsConfig) -> str | None:
+        card = self._cards.pop(page.file.src_uri, None)
+        if card is None:
+            return None
+        try:
+            asset = card.future.result()
+        except HctiError as exc:
+            raise PluginError(f"hcti: card for {page.file.src_uri}: {exc.message}") from None
+        rel = f"{self.config.cards_dir.strip('/')}/{asset.name}"
+        asset.write(Path(config.site_dir) / rel)
+        image_url = _absolute(config.site_url, rel) if config.site_url else get_relative_url(rel, page.url or ".")
+        page_url = page.canonical_url or _absolute(config.site_url, page.url) if config.site_url else page.url
+        assert asset.pixels is not None
+        tags = {
+            "og:type": "website",
+            "og:title": card.title,
+            "og:description": card.description,
+            "og:url": page_url,
+            "og:image": image_url,
+            "og:image:type": MIME[self._fmt],
+            "og:image:width": str(asset.pixels[0]),
+            "og:image:height": str(asset.pixels[1]),
+            "og:image:alt": card.title,
+            "twitter:card": "summary_large_image",
+            "twitter:title": card.title,
+            "twitter:description": card.description,
+            "twitter:image": image_url,
+        }
+        return _insert_meta(output, tags)
+
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        if not self.config.enabled:
+            return
+        for rel, data in sorted(self._assets.items()):
+            Asset("", rel, data, None).write(Path(config.site_dir) / rel)
+        n = self._counts
+        launches = self._engine.launches if self._engine else 0
+        log.info(
+            f"{n['cards']} cards ({n['rendered']} rendered, {n['cards'] - n['rendered']} reused), "
+            f"{len(self._assets)} directive images; Chromium launched {launches} time(s)"
+        )
+        if not self._serving:
+            self.on_shutdown()
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _wants_card(self, page: Page) -> bool:
+        if _card_meta(page) is False:
+            return False
+        uri = page.file.src_uri
+        if self.config.cards_include and not any(fnmatch.fnmatch(uri, g) for g in self.config.cards_include):
+            return False
+        return not any(fnmatch.fnmatch(uri, g) for g in self.config.cards_exclude)
+
+    def _default_options(self, config: MkDocsConfig) -> dict[str, Any]:
+        primary, accent = _palette(config)
+        return {
+            "background": primary,
+            "background_end": _mix(primary, "#000000", 0.45),
+            "accent": accent,
+            "color": "#111111" if _luminance(primary) > 0.6 else "#ffffff",
+            "font_family": FONTS,
+            "logo": None,
+        }
+
+    def _site(self, config: MkDocsConfig, options: dict[str, Any]) -> dict[str, Any]:
+        logo = options.get("logo") or config.theme.get("logo")
+        logo_url = None
+        if logo and not urlsplit(str(logo)).scheme:
+            for folder in (self._docs, self._root):  # theme logos are docs-relative; an option may be either
+                path = (folder / str(logo)).resolve()
+                if path.is_file() and path.is_relative_to(self._root):
+                    logo_url = "/" + path.relative_to(self._root).as_posix()  # root-relative on the render origin
+                    break
+        host = urlsplit(config.site_url or "").netloc + urlsplit(config.site_url or "").path.rstrip("/")
+        return {
+            "name": config.site_name,
+            "description": config.site_description or "",
+            "url": config.site_url or "",
+            "host": host,
+            "logo": logo_url,
+            "language": config.theme.get("language") or "en",
+            "palette": {"primary": options["background"], "accent": options["accent"]},
+        }
+
+
+def _card_meta(page: Page) -> Any:
+    meta = page.meta.get("hcti")
+    return meta.get("card") if isinstance(meta, dict) else None
+
+
+def _body_first_line(page: Page, markdown: str) -> int:
+    """Line of the page source where `markdown` starts (MkDocs strips the front matter first)."""
+    try:
+        source = Path(page.file.abs_src_path or "").read_text(encoding="utf-8-sig")
+    except OSError:
+        return 1
+    idx = source.find(markdown[:200]) if markdown.strip() else -1
+    return source.count("\n", 0, idx) + 1 if idx > 0 else 1
+
+
+def _palette(config: MkDocsConfig) -> tuple[str, str]:
+    palette = config.theme.get("palette") or {}
+    if isinstance(palette, list):
+        palette = palette[0] if palette else {}
+    primary = str(palette.get("primary", "indigo")).replace("-", " ").lower()
+    accent = str(palette.get("accent", "amber")).replace("-", " ").lower()
+    return MATERIAL.get(primary, "#4051b5"), MATERIAL.get(accent, "#ffc105")
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    h = color.lstrip("#")
+    h = "".join(ch * 2 for ch in h) if len(h) == 3 else h[:6]
+    try:
+        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+    except ValueError:
+        return 64, 81, 181
+
+
+def _mix(a: str, b: str, t: float) -> str:
+    ra, rb = _rgb(a), _rgb(b)
+    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ra, rb, strict=True))
+
+
+def _luminance(color: str) -> float:
+    r, g, b = _rgb(color)
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def _absolute(site_url: str, rel: str) -> str:
+    return site_url.rstrip("/") + "/" + rel.lstrip("/")
+
+
+_META = re.compile(r"<meta\b[^>]*?\b(?:property|name)\s*=\s*[\"']([^\"']+)[\"']", re.I)
+
+
+def _insert_meta(output: str, tags: dict[str, str]) -> str:
+    """Add the tags the theme did not already write, just before </head>."""
+    head_end = output.lower().find("</head>")
+    if head_end < 0:
+        return output
+    present = {m.group(1).lower() for m in _META.finditer(output, 0, head_end)}
+    lines = []
+    for key, value in tags.items():
+        if key.lower() in present or value == "":
+            continue
+        attr = "name" if key.startswith("twitter:") else "property"
+        lines.append(f'<meta {attr}="{key}" content="{html.escape(value, quote=True)}">')
+    if not lines:
+        return output
+    return output[:head_end] + "\n".join(lines) + "\n" + output[head_end:]

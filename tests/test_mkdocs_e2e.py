@@ -1,0 +1,150 @@
+"""Real `mkdocs build` of fixture sites, both themes: cards, meta tags, directives, incremental, --strict."""
+
+from __future__ import annotations
+
+import html
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import load
+
+from mkdocs_plugin.plugin import _insert_meta
+
+MKDOCS = [sys.executable, "-m", "mkdocs"]
+
+
+def make_site(
+    root: Path, *, theme: str = "material", extra: str = "", site_url: str | None = "https://example.org/docs/"
+) -> Path:
+    (root / "docs" / "guide").mkdir(parents=True)
+    (root / "docs" / "css").mkdir()
+    (root / "docs" / "css" / "badge.css").write_text(".b{display:inline-block;width:100px;height:20px;background:rgb(0,0,255)}")
+    url = f"site_url: {site_url}\n" if site_url else ""
+    (root / "mkdocs.yml").write_text(
+        f"site_name: Test & Co\n{url}site_description: The default description\n"
+        f"theme:\n  name: {theme}\nplugins:\n  - hcti{extra}\n"
+    )
+    (root / "docs" / "index.md").write_text(
+        '# Home <"quoted"> & more\n\n```hcti alt="A blue badge"\n<link rel="stylesheet" href="css/badge.css"><span class="b"></span>\n```\n'
+    )
+    (root / "docs" / "guide" / "setup.md").write_text(
+        "---\ndescription: Set it up ✨ 日本語\nhcti:\n  card:\n    background: '#ff0000'\n---\n# Setup\n\n"
+        "![Badge](hcti:../css/../guide/badge.html?label=ok&device_scale=1)\n"
+    )
+    (root / "docs" / "guide" / "badge.html").write_text('<b style="font-size:20px">{{ label }}</b>')
+    (root / "docs" / "guide" / "private.md").write_text("---\nhcti:\n  card: false\n---\n# Private\n")
+    return root
+
+
+def mkdocs(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*MKDOCS, "build", *args], cwd=root, capture_output=True, text=True, timeout=240)
+
+
+def metas(page: Path) -> dict[str, str]:
+    text = page.read_text()
+    head = text[: text.index("</head>")]
+    found = re.findall(r'<meta (?:property|name)="((?:og|twitter):[^"]+)" content="([^"]*)">', head)
+    assert len(found) == len({k for k, _ in found}), "duplicate meta tags"
+    return {k: html.unescape(v) for k, v in found}
+
+
+@pytest.mark.parametrize("theme", ["material", "mkdocs"])
+def test_cards_meta_tags_and_directives(tmp_path: Path, theme: str) -> None:
+    root = make_site(tmp_path, theme=theme)
+    r = mkdocs(root, "--strict")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"hcti: 2 cards \(2 rendered, 0 reused\), 2 directive images; Chromium launched 1 time", r.stderr)
+
+    home = metas(root / "site" / "index.html")
+    assert home["og:title"] == 'Home <"quoted"> & more'
+    assert home["og:description"] == "The default description"
+    assert home["og:url"] == "https://example.org/docs/"
+    assert home["twitter:card"] == "summary_large_image" and home["og:image:type"] == "image/png"
+    assert (home["og:image:width"], home["og:image:height"]) == ("1200", "630")
+    assert home["og:image"] == home["twitter:image"]
+    assert re.fullmatch(r"https://example\.org/docs/assets/images/social/[0-9a-f-]{36}\.png", home["og:image"])
+    card = root / "site" / home["og:image"].removeprefix("https://example.org/docs/")
+    assert card.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and load(card).size == (1200, 630)
+
+    setup = metas(root / "site" / "guide" / "setup" / "index.html")
+    assert setup["og:description"] == "Set it up ✨ 日本語"
+    assert setup["og:url"] == "https://example.org/docs/guide/setup/"
+    setup_card = load(root / "site" / setup["og:image"].removeprefix("https://example.org/docs/"))
+    r_, g_, b_ = setup_card.convert("RGB").getpixel((5, 5))
+    assert r_ > 200 and g_ < 60 and b_ < 60  # front matter overrides the background
+    assert metas(root / "site" / "guide" / "private" / "index.html") == {}  # opted out
+
+    page = (root / "site" / "index.html").read_text()
+    (src,) = re.findall(r'<img src="(assets/hcti/[^"]+\.png)" alt="A blue badge" width="100" height="20">', page)
+    assert load(root / "site" / src).getpixel((50, 10))[:3] == (0, 0, 255)
+    setup_html = (root / "site" / "guide" / "setup" / "index.html").read_text()
+    (badge,) = re.findall(r'<img src="\.\./\.\./(assets/hcti/[^"]+)" alt="Badge"', setup_html)
+    assert (root / "site" / badge).is_file()
+
+    again = mkdocs(root, "--strict")
+    assert again.returncode == 0, again.stderr
+    assert "hcti: 2 cards (0 rendered, 2 reused), 2 directive images; Chromium launched 0 time(s)" in again.stderr
+    assert metas(root / "site" / "index.html") == home
+
+
+def test_globs_format_and_scale(tmp_path: Path) -> None:
+    extra = ":\n      cards_format: jpg\n      device_scale: 0.5\n      cards_include: ['guide/*']\n      cards_exclude: ['guide/private.md']"
+    root = make_site(tmp_path, extra=extra)
+    r = mkdocs(root)
+    assert r.returncode == 0, r.stderr
+    assert metas(root / "site" / "index.html") == {}  # not included
+    setup = metas(root / "site" / "guide" / "setup" / "index.html")
+    assert setup["og:image"].endswith(".jpg") and setup["og:image:type"] == "image/jpeg"
+    data = (root / "site" / setup["og:image"].removeprefix("https://example.org/docs/")).read_bytes()
+    assert data[:3] == b"\xff\xd8\xff" and load(data).size == (600, 315)
+    assert (setup["og:image:width"], setup["og:image:height"]) == ("600", "315")
+
+
+def test_strict_fails_on_a_bad_directive_and_on_a_missing_site_url(tmp_path: Path) -> None:
+    root = make_site(tmp_path / "a")
+    (root / "docs" / "bad.md").write_text("---\ntitle: Bad\n---\n# Bad\n\n```hcti viewport_width=10\n<b>x</b>\n```\n")
+    r = mkdocs(root)
+    assert r.returncode != 0
+    assert "docs/bad.md:6:1: viewport_width and viewport_height must be used together" in r.stderr
+    assert "Traceback" not in r.stderr
+
+    bare = make_site(tmp_path / "b", site_url=None)
+    r = mkdocs(bare)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("site_url is not set") == 1
+    assert mkdocs(bare, "--strict").returncode != 0
+
+
+def test_custom_template_reads_local_files_whose_bytes_are_in_the_hash(tmp_path: Path) -> None:
+    root = make_site(
+        tmp_path, extra=":\n      cards_template: overrides/card.html\n      cards_options: {tint: 'rgb(0, 128, 0)'}"
+    )
+    (root / "overrides").mkdir()
+    (root / "overrides" / "card.css").write_text("body{margin:0;background:rgb(0,128,0)}")
+    (root / "overrides" / "card.html").write_text(
+        '<!DOCTYPE html><html><head><link rel="stylesheet" href="card.css"></head>'
+        "<body><h1>{{ page.title }} | {{ site.name }}</h1></body></html>"
+    )
+    assert mkdocs(root).returncode == 0
+    first = metas(root / "site" / "index.html")["og:image"]
+    assert load(root / "site" / first.removeprefix("https://example.org/docs/")).convert("RGB").getpixel((1100, 600)) == (
+        0,
+        128,
+        0,
+    )
+    (root / "overrides" / "card.css").write_text("body{margin:0;background:rgb(0,0,128)}")
+    r = mkdocs(root)
+    assert "2 cards (2 rendered, 0 reused)" in r.stderr
+    second = metas(root / "site" / "index.html")["og:image"]
+    assert second != first  # a changed card gets a new URL, so social sites fetch it again
+
+
+def test_insert_meta_keeps_the_theme_tags_and_escapes() -> None:
+    page = '<html><head><meta property="og:title" content="Theme title"></head><body></body></html>'
+    out = _insert_meta(page, {"og:title": "Mine", "og:description": 'a "b" <c>', "twitter:card": "summary_large_image"})
+    assert out.count("og:title") == 1 and "Theme title" in out
+    assert '<meta property="og:description" content="a &quot;b&quot; &lt;c&gt;">' in out
+    assert '<meta name="twitter:card" content="summary_large_image">' in out
