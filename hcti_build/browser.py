@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import base64
 import logging
+import mimetypes
 import os
 import posixpath
 import shutil
@@ -270,7 +271,9 @@ class Engine:
             if target.is_relative_to(slot.root) and target.is_file():
                 data = target.read_bytes()
                 slot.files[target.relative_to(slot.root).as_posix()] = data
-                await route.fulfill(body=data, headers={"cache-control": "no-store"}, path=None)
+                # Chromium does not sniff SVG (an <img> of it needs image/svg+xml), so say what each file is.
+                kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+                await route.fulfill(body=data, headers={"cache-control": "no-store", "content-type": kind})
                 return
             await route.fulfill(status=404, body="not found")
             return

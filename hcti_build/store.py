@@ -29,7 +29,7 @@ from .browser import Engine, chromium_version, default_engine
 from .errors import BadRequestError, GoneError, NotFoundError
 from .options import CreateOptions, ImageQuery
 
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"  # bumped when the same request renders differently (2: files served with their MIME type)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 SCHEMA = """
@@ -158,13 +158,12 @@ class Store:
     def _read_fingerprint(self) -> str:
         exe = self.engine.executable
         st = os.stat(exe)
-        key = f"engine:{exe}:{st.st_size}:{st.st_mtime_ns}"
+        key = f"chromium-version:{exe}:{st.st_size}:{st.st_mtime_ns}"
         row = self._db().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        if row:
-            return str(row[0])
-        value = f"{chromium_version(exe)}|hcti-render-{RENDER_VERSION}"
-        self._db().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-        return value
+        version = str(row[0]) if row else chromium_version(exe)
+        if not row:
+            self._db().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, version))
+        return f"{version}|hcti-render-{RENDER_VERSION}"  # not cached: a new hcti-build gets new ids
 
     def _request_key(self, opts: CreateOptions, base: str = "") -> str:
         raw = f"{opts.canonical_json()}\n{self.fingerprint()}\n{self.root}"

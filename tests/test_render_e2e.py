@@ -179,3 +179,14 @@ def test_pdf_options_set_the_page(store: Store) -> None:
     with pytest.raises(BadRequestError) as err:
         store.get(store.create({"html": "<p>x</p>", "pdf_options": {"evil": 1}})["id"], fmt="pdf")
     assert err.value.param == "pdf_options"
+
+
+def test_local_svg_image_is_served_with_its_type(store: Store, tmp_path: Path) -> None:
+    """Chromium does not sniff SVG: without image/svg+xml an <img> of a local .svg stays broken."""
+    (tmp_path / "art").mkdir()
+    (tmp_path / "art" / "logo.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><rect width="40" height="40" fill="#00ff00"/></svg>'
+    )
+    html = '<img src="logo.svg" style="display:block;width:40px;height:40px">'
+    png = store.get(store.create({"html": html, "device_scale": 1}, base="art")["id"])
+    assert load(png).size == (40, 40) and load(png).convert("RGB").getpixel((20, 20)) == (0, 255, 0)
