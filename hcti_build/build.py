@@ -66,7 +66,7 @@ class Asset:
                 return False
         except OSError:
             pass
-        atomic_write(path, self.data)
+        atomic_write(path, self.data, durable=False)  # the store keeps the durable copy
         return True
 
 
@@ -404,7 +404,7 @@ class Builder:
                         continue
                 except OSError:
                     pass
-                atomic_write(target, value)
+                atomic_write(target, value, durable=False)
             report.written.append(rel)
         if self.in_place:
             return

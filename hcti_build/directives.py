@@ -309,7 +309,7 @@ def _text_of(html: str) -> str:
 class Templates:
     """Jinja2 templates under the root, rendered sandboxed and autoescaped; records which files each read."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, cache: bool = False) -> None:
         import jinja2
         from jinja2.sandbox import SandboxedEnvironment
 
@@ -333,11 +333,15 @@ class Templates:
         self.env = Environment(
             loader=Loader(str(root)), autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
         )
-        self.env.cache = None  # templates change under a watcher; reading them again costs little
+        if not cache:
+            # Without a cache every render loads its templates, so `render` can name every file it read (a
+            # watcher needs that). With one, compiled templates are reused (auto_reload still sees edits).
+            self.env.cache = None
         self.env.filters["css"] = css_value
 
     def render(self, name: str, values: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
-        """The rendered HTML and the templates it read (root-relative, the named one first)."""
+        """The rendered HTML and the templates it read (root-relative, the named one first; with cache=True,
+        only those loaded for the first time)."""
         import jinja2
 
         self._read = []

@@ -61,8 +61,12 @@ def _valid_id(image_id: str) -> str:
     return image_id
 
 
-def atomic_write(path: Path, data: bytes, *, replace: bool = True) -> bool:
-    """Write via a temporary file, fsync and rename; with replace=False keep an existing file (returns False)."""
+def atomic_write(path: Path, data: bytes, *, replace: bool = True, durable: bool = True) -> bool:
+    """Write via a temporary file, fsync and rename; with replace=False keep an existing file (returns False).
+
+    ``durable=False`` skips the fsync, for outputs that can be derived again (a site, a build copy): readers
+    still never see a partial file, but a power cut may lose the newest version.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files (0644 under umask 022)
@@ -70,7 +74,8 @@ def atomic_write(path: Path, data: bytes, *, replace: bool = True) -> bool:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         if replace:
             os.replace(tmp, path)
             return True

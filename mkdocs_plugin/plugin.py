@@ -141,10 +141,10 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             tpl = Path(self.config.cards_template).resolve()
             if not tpl.is_relative_to(self._root):
                 raise PluginError(f"hcti: cards_template {tpl} must be inside the folder of mkdocs.yml")
-            self._templates = Templates(self._root)
+            self._templates = Templates(self._root, cache=True)
             self._template_name = tpl.relative_to(self._root).as_posix()
         else:
-            self._templates = Templates(BUILTIN)
+            self._templates = Templates(BUILTIN, cache=True)
             self._template_name = "card.html"
         self._page_templates = Templates(self._root)
         self._fmt = {"jpeg": "jpg"}.get(self.config.cards_format, self.config.cards_format)

@@ -1,0 +1,115 @@
+"""MkDocs social cards benchmark: a generated site, side by side in one run.
+
+    python benchmarks/mkdocs_cards.py [--pages 300]
+
+Arms, each a real `mkdocs build` process on the same pages (material theme):
+  plain          no card plugin
+  hcti cold      `plugins: [hcti]`, empty store          hcti warm      the same again (all store hits)
+  material cold  material's `social` plugin, empty cache  material warm  the same again
+
+Material's social plugin downloads its font from Google Fonts on first use, which fails offline. To run it
+offline the script places the system's Noto Sans (fonts-noto-core) in the plugin's font cache beforehand,
+`<cache_dir>/fonts/Noto Sans/{Regular,Bold,...}.ttf`, and sets `theme.font.text: Noto Sans`; the cache is
+emptied of everything else before the cold run. Card time = build time minus the plain build's.
+
+Last line: RESULT cold_vs_material=<hcti cold card time / material cold card time>
+           warm_vs_plain=<hcti warm build / plain build> rss_mb=<peak RSS of the cold hcti build, all processes>
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from render import RssSampler  # noqa: E402
+
+NOTO = Path("/usr/share/fonts/truetype/noto")
+WORDS = "release guide setup deploy cache render config plugin theme search install upgrade migrate api".split()
+EXTRA = ["🚀", "✨", "日本語のガイド", "快速入门", "설정", "📦"]
+
+
+def make_site(root: Path, pages: int) -> None:
+    rng = random.Random(7)
+    docs = root / "docs"
+    docs.mkdir(parents=True)
+    for i in range(pages):
+        words = " ".join(rng.choice(WORDS).capitalize() for _ in range(rng.randint(1, 12)))
+        title = f"{words} {i}" + (f" {rng.choice(EXTRA)}" if i % 5 == 0 else "")
+        desc = f"Page {i}: " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 20)))
+        folder = docs / f"section{i % 10}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"page{i}.md").write_text(f"---\ndescription: {desc}\n---\n# {title}\n\nSome text.\n")
+    (docs / "index.md").write_text("# Home\n")
+    base = "site_name: Bench Site\nsite_url: https://bench.example.org/\ntheme:\n  name: material\n  font:\n    text: Noto Sans\n"
+    (root / "plain.yml").write_text(base + "plugins: []\n")
+    (root / "hcti.yml").write_text(base + "plugins:\n  - hcti:\n      cache_dir: .cache/hcti\n")
+    (root / "material.yml").write_text(base + "plugins:\n  - social:\n      cache_dir: .cache/social\n")
+
+
+def seed_material_fonts(root: Path) -> None:
+    """Offline fonts for material's social plugin (see the module docstring)."""
+    cache = root / ".cache" / "social"
+    shutil.rmtree(cache, ignore_errors=True)
+    target = cache / "fonts" / "Noto Sans"
+    target.mkdir(parents=True)
+    for style in ("Regular", "Bold", "Medium", "Light", "Italic", "BoldItalic"):
+        src = NOTO / f"NotoSans-{style}.ttf"
+        if src.is_file():
+            shutil.copy(src, target / f"{style.replace('BoldItalic', 'Bold Italic')}.ttf")
+
+
+def build(root: Path, config: str) -> tuple[float, float]:
+    with RssSampler() as rss:
+        t0 = time.perf_counter()
+        r = subprocess.run(
+            [sys.executable, "-m", "mkdocs", "build", "-q", "-f", config, "-d", f"site-{config[:-4]}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"},
+        )
+        seconds = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"mkdocs build -f {config} failed:\n{r.stderr[-3000:]}")
+    return seconds, rss.peak / 2**20
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pages", type=int, default=300, help="pages in the generated site (default 300)")
+    ap.add_argument("--skip-material", action="store_true", help="leave out material's social plugin")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make_site(root, args.pages)
+        build(root, "plain.yml")  # warm the OS caches and Python's bytecode for every arm alike
+        rows = {"plain": build(root, "plain.yml")}
+        rows["hcti cold"] = build(root, "hcti.yml")
+        rows["hcti warm"] = build(root, "hcti.yml")
+        cards = len(list((root / "site-hcti" / "assets" / "images" / "social").iterdir()))
+        if not args.skip_material:
+            seed_material_fonts(root)
+            rows["material cold"] = build(root, "material.yml")
+            rows["material warm"] = build(root, "material.yml")
+    plain = rows["plain"][0]
+    print(f"pages: {args.pages + 1}; hcti cards: {cards}; cpus: {os.cpu_count()}; load average after: {os.getloadavg()}")
+    print(f"{'arm':16} {'build s':>9} {'card s':>9} {'ms/card':>9} {'peak RSS MB':>12}")
+    for name, (seconds, rss) in rows.items():
+        card = seconds - plain
+        per = card * 1000 / (args.pages + 1) if name != "plain" else 0.0
+        print(f"{name:16} {seconds:9.2f} {card:9.2f} {per:9.1f} {rss:12.0f}")
+    hcti_cards = rows["hcti cold"][0] - plain
+    ratio = f"{hcti_cards / (rows['material cold'][0] - plain):.2f}" if "material cold" in rows else "n/a"
+    print(f"RESULT cold_vs_material={ratio} warm_vs_plain={rows['hcti warm'][0] / plain:.3f} rss_mb={rows['hcti cold'][1]:.0f}")
+
+
+if __name__ == "__main__":
+    main()
