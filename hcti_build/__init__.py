@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .browser import Engine, find_chromium
-from .build import Asset, Builder, BuildReport, asset_name, rewrite_markdown
-from .directives import Templates
+from .build import Asset, Builder, BuildReport, asset_name, produce, rewrite_markdown, write_if_changed
+from .directives import Resolved, Templates
 from .errors import (
     BadRequestError,
     BrowserNotFoundError,
@@ -36,13 +36,16 @@ __all__ = [
     "NotFoundError",
     "RenderError",
     "RenderTimeoutError",
+    "Resolved",
     "Store",
     "Templates",
     "UnsupportedFormatError",
     "asset_name",
     "find_chromium",
+    "produce",
     "render",
     "rewrite_markdown",
+    "write_if_changed",
 ]
 
 

@@ -17,7 +17,7 @@ import os
 import posixpath
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,16 +58,22 @@ class Asset:
     name: str
     data: bytes
     pixels: tuple[int, int] | None
+    rendered: bool = False  # False when the store already had the image
 
     def write(self, path: Path) -> bool:
-        """Write unless the file already holds these bytes; True when written."""
-        try:
-            if path.stat().st_size == len(self.data) and path.read_bytes() == self.data:
-                return False
-        except OSError:
-            pass
-        atomic_write(path, self.data, durable=False)  # the store keeps the durable copy
-        return True
+        return write_if_changed(path, self.data)
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write a derived output unless the file already holds these bytes (so mtimes stay); True when written.
+    No fsync: the store keeps the durable copy, and readers still never see a partial file."""
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    atomic_write(path, data, durable=False)
+    return True
 
 
 def asset_name(image_id: str, query: ImageQuery) -> str:
@@ -77,10 +83,13 @@ def asset_name(image_id: str, query: ImageQuery) -> str:
     return f"{image_id}-{hashlib.sha256(query.cache_key().encode()).hexdigest()[:10]}.{query.format}"
 
 
-def produce(store: Store, r: Resolved, d: Directive | None = None) -> Asset:
-    """Create (or reuse) the image of a resolved directive and derive its final bytes."""
+def produce(store: Store, r: Resolved, d: Directive | None = None, *, image_id: str | None = None) -> Asset:
+    """Create (or reuse) the image of a resolved directive and derive its final bytes. Pass ``image_id`` when the
+    caller already created the image, so its inputs are not looked up and hashed a second time."""
+    rendered = False
     try:
-        image_id = store.create(r.options, base=r.base)["id"]
+        if image_id is None:
+            image_id, rendered = store.ensure(r.options, base=r.base)
         data = store.get(image_id, r.query)
     except HctiError as exc:
         raise (d.error(exc) if d else exc) from None
@@ -88,7 +97,19 @@ def produce(store: Store, r: Resolved, d: Directive | None = None) -> Asset:
     if r.query.format != "pdf":
         with Image.open(io.BytesIO(data)) as im:
             pixels = im.size
-    return Asset(image_id, asset_name(image_id, r.query), data, pixels)
+    return Asset(image_id, asset_name(image_id, r.query), data, pixels, rendered)
+
+
+def _in_place(d: Directive, html: str) -> str:
+    """A fence is a block: its lines become one line (indentation kept) holding the reference."""
+    return d.indent + html + "\n" if d.kind == "fence" else html
+
+
+def reference_html(src: str, asset: Asset, r: Resolved, extra: Mapping[str, str] | None = None) -> str:
+    """What replaces a directive: an `<img>` at its display size, or a link for a PDF."""
+    if asset.pixels is None:
+        return link_tag(src, r)
+    return img_tag(src, *display_size(asset.pixels, r), r, extra)
 
 
 def rewrite_markdown(
@@ -111,9 +132,8 @@ def rewrite_markdown(
     for d in scan_markdown(text, path, first_line=first_line):
         r = resolve(d, templates.root, source, templates, default_format=default_format)
         asset = produce(store, r, d)
-        src = reference(asset)
-        new = link_tag(src, r) if asset.pixels is None else img_tag(src, *display_size(asset.pixels, r), r)
-        reps.append((d.start, d.end, d.indent + new + "\n" if d.kind == "fence" else new))
+        new = reference_html(reference(asset), asset, r)
+        reps.append((d.start, d.end, _in_place(d, new)))
         assets.append(asset)
     return replace_spans(text, reps), assets
 
@@ -193,6 +213,7 @@ class Builder:
         self.default_format = default_format
         self.jobs = jobs
         self.templates = Templates(self.src)
+        self._ids: dict[tuple[str, str], str] = {}  # per build: each distinct image is looked up once
 
     # -- scanning
     def _walk(self) -> Iterator[str]:
@@ -247,6 +268,11 @@ class Builder:
     def build(self, on_progress: Callable[[int, int], None] | None = None) -> BuildReport:
         t0 = time.perf_counter()
         report = BuildReport()
+        self._build(report, on_progress)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _build(self, report: BuildReport, on_progress: Callable[[int, int], None] | None) -> None:
         sources: list[Source] = []
         plain: list[str] = []
         for rel in self._walk():
@@ -272,8 +298,7 @@ class Builder:
             report.deps[rel] = deps
             report.directives += len(source.directives)
         if report.errors:
-            report.seconds = time.perf_counter() - t0
-            return report
+            return
 
         # Render each distinct image once; misses run concurrently on the engine's page pool.
         def key(r: Resolved) -> tuple[str, str]:
@@ -283,27 +308,35 @@ class Builder:
         for source in sources:
             for r in source.resolved:
                 unique.setdefault(key(r), r)
-        misses = [r for r in unique.values() if self.store.lookup(r.options, base=r.base) is None]
+        self._ids.clear()
+        misses = []
+        for k, r in unique.items():
+            hit = self.store.lookup(r.options, base=r.base)
+            if hit:
+                self._ids[k] = hit
+            else:
+                misses.append(k)
         if misses:
             workers = self.jobs or self.store.engine.pool_size
             with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="hcti-build") as pool:
-                futures = {pool.submit(self.store.create, r.options, base=r.base): key(r) for r in misses}
+                futures = {pool.submit(self.store.ensure, unique[k].options, base=unique[k].base): k for k in misses}
                 for done, fut in enumerate(concurrent.futures.as_completed(futures), 1):
                     if on_progress:
                         on_progress(done, len(misses))
                     failure = fut.exception()
-                    if isinstance(failure, HctiError):
+                    if failure is None:
+                        self._ids[futures[fut]] = fut.result()[0]
+                    elif isinstance(failure, HctiError):
                         for source in sources:
                             for d, r in zip(source.directives, source.resolved, strict=True):
                                 if key(r) == futures[fut]:
                                     report.errors.append(d.error(failure))
-                    elif failure is not None:
+                    else:
                         raise failure
         report.rendered = len(misses)
         report.reused = report.directives - len(misses)
         if report.errors:
-            report.seconds = time.perf_counter() - t0
-            return report
+            return
 
         outputs: dict[str, bytes | Path] = {}
         for source in sources:
@@ -312,34 +345,26 @@ class Builder:
             except DirectiveError as exc:
                 report.errors.append(exc)
         if report.errors:
-            report.seconds = time.perf_counter() - t0
-            return report
+            return
         if not self.in_place:
             for rel in plain:
                 outputs.setdefault(rel, self.src / rel)
         self._write(outputs, report)
-        report.seconds = time.perf_counter() - t0
-        return report
 
     def _asset_ref(self, source_rel: str, asset: Asset, outputs: dict[str, bytes | Path]) -> str:
         rel = posixpath.join(self.assets_dir, asset.name)
         outputs[rel] = asset.data
         return posixpath.relpath(rel, posixpath.dirname(source_rel) or ".")
 
+    def _produce(self, d: Directive, r: Resolved) -> Asset:
+        return produce(self.store, r, d, image_id=self._ids[(r.options.canonical_json(), r.base)])
+
     def _reference(self, source: Source, d: Directive, r: Resolved, outputs: dict[str, bytes | Path]) -> str:
-        asset = produce(self.store, r, d)
-        src = self._asset_ref(source.rel, asset, outputs)
-        if asset.pixels is None:
-            return link_tag(src, r)
-        width, height = display_size(asset.pixels, r)
-        extra = d.attrs.get("_html_attrs") or {}
-        tag = img_tag(src, width, height, r, extra)
-        return tag
+        asset = self._produce(d, r)
+        return reference_html(self._asset_ref(source.rel, asset, outputs), asset, r, d.attrs.get("_html_attrs"))
 
     def _replacement(self, source: Source, d: Directive, r: Resolved, outputs: dict[str, bytes | Path]) -> str:
-        """A fence is a block: its line (indentation kept) becomes the reference's line."""
-        new = self._reference(source, d, r, outputs)
-        return d.indent + new + "\n" if d.kind == "fence" else new
+        return _in_place(d, self._reference(source, d, r, outputs))
 
     def _rewrite(self, source: Source, outputs: dict[str, bytes | Path]) -> bytes:
         if source.notebook is None:
@@ -359,17 +384,14 @@ class Builder:
                 cell["outputs"] = [self._notebook_output(source, r, d, outputs)]
                 continue
             text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            reps = [
-                (d.start, d.end, d.indent + self._reference(source, d, r, outputs) + ("\n" if d.kind == "fence" else ""))
-                for d, r in pairs
-            ]
+            reps = [(d.start, d.end, self._replacement(source, d, r, outputs)) for d, r in pairs]
             new = replace_spans(text, reps)
             cell["source"] = new.splitlines(keepends=True) if isinstance(cell["source"], list) else new
         return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
     def _notebook_output(self, source: Source, r: Resolved, d: Directive, outputs: dict[str, bytes | Path]) -> dict[str, Any]:
         """What running the `%%hcti` cell would display: the image inline (PNG/JPEG), else a reference."""
-        asset = produce(self.store, r, d)
+        asset = self._produce(d, r)
         src = self._asset_ref(source.rel, asset, outputs)
         meta = {"filename": f"hcti-{asset.name}"}
         mime = MIME[r.query.format]
@@ -380,7 +402,7 @@ class Builder:
                 "data": {mime: base64.b64encode(asset.data).decode(), "text/plain": [f"<hcti image {asset.image_id}>"]},
                 "metadata": {**meta, mime: {"width": width, "height": height}},
             }
-        html = link_tag(src, r) if asset.pixels is None else img_tag(src, *display_size(asset.pixels, r), r)
+        html = reference_html(src, asset, r)
         return {
             "output_type": "display_data",
             "data": {"text/html": [html], "text/plain": [f"<hcti image {asset.image_id}>"]},
@@ -398,13 +420,8 @@ class Builder:
                 tmp = target.with_name(f".tmp-{target.name}")
                 shutil.copy2(value, tmp)
                 os.replace(tmp, target)
-            else:
-                try:
-                    if target.stat().st_size == len(value) and target.read_bytes() == value:
-                        continue
-                except OSError:
-                    pass
-                atomic_write(target, value, durable=False)
+            elif not write_if_changed(target, value):
+                continue
             report.written.append(rel)
         if self.in_place:
             return

@@ -15,6 +15,7 @@ Notebooks: code cells starting with `%%hcti --width 600 ...`, and both Markdown 
 from __future__ import annotations
 
 import argparse
+import functools
 import html as htmllib
 import json
 import posixpath
@@ -209,16 +210,22 @@ def scan_template(text: str, path: str) -> list[Directive]:
     return sorted(found, key=lambda d: d.start)
 
 
+@functools.cache
+def _tag_parser() -> Any:
+    import jinja2
+
+    from .jinja import HctiExtension
+
+    return jinja2.Environment(extensions=[HctiExtension])
+
+
 def tag_arguments(args: str, d: Directive) -> dict[str, Any]:
     """The `{% hcti %}` tag's arguments, parsed by Jinja2 itself; a build needs them to be constants."""
     import jinja2
     from jinja2 import nodes
 
-    from .jinja import HctiExtension
-
-    env = jinja2.Environment(extensions=[HctiExtension])
     try:
-        tree = env.parse("{% hcti " + args + " %}{% endhcti %}")
+        tree = _tag_parser().parse("{% hcti " + args + " %}{% endhcti %}")
     except jinja2.TemplateSyntaxError as exc:
         raise d.error(f"hcti tag: {exc.message}") from None
     call = next(iter(tree.find_all(nodes.CallBlock)))

@@ -21,7 +21,7 @@ from jinja2.ext import Extension
 from jinja2.parser import Parser
 from markupsafe import Markup
 
-from .directives import Directive, Templates, display_size, img_tag, link_tag, resolve
+from .directives import Directive, Templates, resolve
 
 
 class HctiExtension(Extension):
@@ -29,6 +29,7 @@ class HctiExtension(Extension):
     parameter of the API, plus `alt`, `class`, `title`)."""
 
     tags = {"hcti"}
+    _templates: Templates | None = None
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -49,7 +50,7 @@ class HctiExtension(Extension):
         return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
 
     def _render(self, name: str, lineno: int, caller: Any, **attrs: Any) -> Markup:
-        from .build import produce
+        from .build import produce, reference_html
         from .store import Store
 
         env = self.environment
@@ -57,12 +58,9 @@ class HctiExtension(Extension):
         if store is None:
             store = env.hcti_store = Store()  # type: ignore[attr-defined]
         d = Directive(name, lineno, 1, "tag", 0, 0, attrs=dict(attrs), body=str(caller()))
-        r = resolve(d, store.root, "", Templates(store.root))
+        if self._templates is None or self._templates.root != store.root:
+            self._templates = Templates(store.root)  # used only to validate; the block body is the HTML
+        r = resolve(d, store.root, "", self._templates)
         asset = produce(store, r, d)
-        out = Path(env.hcti_assets_dir) / asset.name  # type: ignore[attr-defined]
-        asset.write(out)
-        src = str(env.hcti_assets_url) + asset.name  # type: ignore[attr-defined]
-        if asset.pixels is None:
-            return Markup(link_tag(src, r))
-        width, height = display_size(asset.pixels, r)
-        return Markup(img_tag(src, width, height, r))
+        asset.write(Path(env.hcti_assets_dir) / asset.name)  # type: ignore[attr-defined]
+        return Markup(reference_html(str(env.hcti_assets_url) + asset.name, asset, r))  # type: ignore[attr-defined]

@@ -232,11 +232,16 @@ class Store:
         ``base`` is the folder (relative to the store's root) the HTML is treated as living in, so relative
         URLs in it resolve like they would next to the file that holds it.
         """
+        image_id, _ = self.ensure(options, base=base)
+        return {"id": image_id, "url": self.url(image_id)}
+
+    def ensure(self, options: CreateOptions | Mapping[str, Any], *, base: str = "") -> tuple[str, bool]:
+        """`create` for callers that count renders: the id, and True when it had to be rendered."""
         opts = options if isinstance(options, CreateOptions) else CreateOptions.from_mapping(options)
         base = _base(base)
         key = self._request_key(opts, base)
-        image_id = self.lookup(opts, key) or self._render(opts, key, base)
-        return {"id": image_id, "url": self.url(image_id)}
+        hit = self.lookup(opts, key)
+        return (hit, False) if hit else (self._render(opts, key, base), True)
 
     def _render(self, opts: CreateOptions, key: str, base: str) -> str:
         cap = self.engine.render(opts, self.root, base)

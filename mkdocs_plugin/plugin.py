@@ -35,10 +35,12 @@ from hcti_build import (
     Engine,
     HctiError,
     ImageQuery,
+    Resolved,
     Store,
     Templates,
-    asset_name,
+    produce,
     rewrite_markdown,
+    write_if_changed,
 )
 
 log = get_plugin_logger("hcti")
@@ -105,7 +107,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._cards: dict[str, _Card] = {}
         self._assets: dict[str, bytes] = {}
         self._warned_site_url = False
-        self._counts = {"cards": 0, "rendered": 0, "images": 0}
+        self._counts = {"cards": 0, "rendered": 0}
 
     # -- lifecycle: one engine for a `mkdocs serve` session, closed at shutdown ----------------------
     def on_startup(self, *, command: str, dirty: bool) -> None:
@@ -149,7 +151,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._page_templates = Templates(self._root)
         self._fmt = {"jpeg": "jpg"}.get(self.config.cards_format, self.config.cards_format)
         self._cards, self._assets = {}, {}
-        self._counts = {"cards": 0, "rendered": 0, "images": 0}
+        self._counts = {"cards": 0, "rendered": 0}
         if self.config.cards and not config.site_url and not self._warned_site_url:
             self._warned_site_url = True
             log.warning("site_url is not set: cards are built, but og:image needs absolute URLs to work on social sites")
@@ -230,24 +232,10 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             }
         )
         assert self._pool is not None
-        future = self._pool.submit(self._render_card, opts, base)
+        card = Resolved(opts, ImageQuery(format=self._fmt), base, alt=title, cls=None, title=None)
+        future = self._pool.submit(produce, self.store, card)
         self._cards[page.file.src_uri] = _Card(future, title, description)
         return None
-
-    def _render_card(self, opts: CreateOptions, base: str) -> Asset:
-        import io
-
-        from PIL import Image
-
-        if self.store.lookup(opts, base=base) is None:
-            self._counts["rendered"] += 1
-        image_id = self.store.create(opts, base=base)["id"]
-        self._counts["cards"] += 1
-        query = ImageQuery(format=self._fmt)
-        data = self.store.get(image_id, query)
-        with Image.open(io.BytesIO(data)) as im:
-            pixels = im.size
-        return Asset(image_id, asset_name(image_id, query), data, pixels)
 
     def on_post_page(self, output: str, *, page: Page, config: MkDocsConfig) -> str | None:
         card = self._cards.pop(page.file.src_uri, None)
@@ -257,6 +245,8 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             asset = card.future.result()
         except HctiError as exc:
             raise PluginError(f"hcti: card for {page.file.src_uri}: {exc.message}") from None
+        self._counts["cards"] += 1
+        self._counts["rendered"] += asset.rendered
         rel = f"{self.config.cards_dir.strip('/')}/{asset.name}"
         asset.write(Path(config.site_dir) / rel)
         image_url = _absolute(config.site_url, rel) if config.site_url else get_relative_url(rel, page.url or ".")
@@ -283,7 +273,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         if not self.config.enabled:
             return
         for rel, data in sorted(self._assets.items()):
-            Asset("", rel, data, None).write(Path(config.site_dir) / rel)
+            write_if_changed(Path(config.site_dir) / rel, data)
         n = self._counts
         launches = self._engine.launches if self._engine else 0
         log.info(
