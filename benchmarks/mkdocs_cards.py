@@ -6,6 +6,7 @@ Arms, each a real `mkdocs build` process on the same pages (material theme):
   plain          no card plugin
   hcti cold      `plugins: [hcti]`, empty store          hcti warm      the same again (all store hits)
   material cold  material's `social` plugin, empty cache  material warm  the same again
+Warm arms (and plain) run --repeat times, alternating, and report the median run.
 
 Material's social plugin downloads its font from Google Fonts on first use, which fails offline. To run it
 offline the script places the system's Noto Sans (fonts-noto-core) in the plugin's font cache beforehand,
@@ -82,23 +83,33 @@ def build(root: Path, config: str) -> tuple[float, float]:
     return seconds, rss.peak / 2**20
 
 
+def median(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The run with the median time (and that run's peak RSS)."""
+    return sorted(runs)[len(runs) // 2]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", type=int, default=300, help="pages in the generated site (default 300)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each warm arm; the median is kept (default 3)")
     ap.add_argument("--skip-material", action="store_true", help="leave out material's social plugin")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_site(root, args.pages)
         build(root, "plain.yml")  # warm the OS caches and Python's bytecode for every arm alike
-        rows = {"plain": build(root, "plain.yml")}
-        rows["hcti cold"] = build(root, "hcti.yml")
-        rows["hcti warm"] = build(root, "hcti.yml")
+        rows = {"hcti cold": build(root, "hcti.yml")}
+        # Warm builds take a few seconds and vary by ~10% run to run: plain and hcti warm alternate, medians kept.
+        plain_runs, warm_runs = [], []
+        for _ in range(args.repeat):
+            plain_runs.append(build(root, "plain.yml"))
+            warm_runs.append(build(root, "hcti.yml"))
+        rows = {"plain": median(plain_runs), **rows, "hcti warm": median(warm_runs)}
         cards = len(list((root / "site-hcti" / "assets" / "images" / "social").iterdir()))
         if not args.skip_material:
             seed_material_fonts(root)
             rows["material cold"] = build(root, "material.yml")
-            rows["material warm"] = build(root, "material.yml")
+            rows["material warm"] = median([build(root, "material.yml") for _ in range(args.repeat)])
     plain = rows["plain"][0]
     print(f"pages: {args.pages + 1}; hcti cards: {cards}; cpus: {os.cpu_count()}; load average after: {os.getloadavg()}")
     print(f"{'arm':16} {'build s':>9} {'card s':>9} {'ms/card':>9} {'peak RSS MB':>12}")
