@@ -54,3 +54,17 @@ def render(store: Store | None = None, *, query: ImageQuery | dict[str, Any] | N
     st = store or Store()
     image_id = st.create(params)["id"]
     return st.get(image_id, query)
+
+
+def load_ipython_extension(ip: Any) -> None:
+    """`%load_ext hcti_build`: the `%%hcti` cell magic."""
+    from .jupyter import load
+
+    load(ip)
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    """`%unload_ext hcti_build`: close the browser and remove the magic."""
+    from .jupyter import unload
+
+    unload(ip)

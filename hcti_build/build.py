@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import hashlib
+import html as htmllib
 import io
 import json
 import logging
@@ -29,11 +30,14 @@ from .directives import (
     NOTEBOOK_SUFFIXES,
     TEMPLATE_SUFFIXES,
     Directive,
+    NeedsKernel,
     Resolved,
     Templates,
     display_size,
     img_tag,
+    jinja_body,
     link_tag,
+    magic_values,
     replace_spans,
     resolve,
     scan_markdown,
@@ -98,6 +102,33 @@ def produce(store: Store, r: Resolved, d: Directive | None = None, *, image_id: 
         with Image.open(io.BytesIO(data)) as im:
             pixels = im.size
     return Asset(image_id, asset_name(image_id, r.query), data, pixels, rendered)
+
+
+def data_uri(asset: Asset, fmt: str) -> str:
+    return f"data:{MIME[fmt]};base64,{base64.b64encode(asset.data).decode()}"
+
+
+def notebook_output(asset: Asset, r: Resolved, src: str | None = None, *, inline: bool = True) -> dict[str, Any]:
+    """The display_data output a `%%hcti` cell shows. PNG and JPEG are inline (unless ``inline`` is False),
+    with the stable file name nbconvert extracts them under (`hcti-<id>.png`) and their alt text; WebP is an
+    <img> and PDF a link, to ``src`` or else a data URI (front ends and nbconvert's templates have no WebP or
+    PDF output of their own)."""
+    fmt = r.query.format
+    mime = MIME[fmt]
+    meta: dict[str, Any] = {"filename": f"hcti-{asset.name}"}
+    data = {"text/plain": f"<hcti image {asset.image_id}>"}
+    if mime in ("image/png", "image/jpeg") and asset.pixels and (inline or src is None):
+        width, height = display_size(asset.pixels, r)
+        meta[mime] = {"width": width, "height": height, "alt": r.alt}
+        data[mime] = base64.b64encode(asset.data).decode()
+    elif src is None and asset.pixels is None:  # a data: link only downloads, under this name
+        label = htmllib.escape(r.alt or "hcti-" + asset.name)
+        data["text/html"] = (
+            f'<a href="{data_uri(asset, fmt)}" download="hcti-{asset.name}">{label} (PDF, {len(asset.data) // 1024 + 1} KB)</a>'
+        )
+    else:
+        data["text/html"] = reference_html(src or data_uri(asset, fmt), asset, r)
+    return {"output_type": "display_data", "data": data, "metadata": meta}
 
 
 def _in_place(d: Directive, html: str) -> str:
@@ -248,21 +279,18 @@ class Builder:
         nb, found = scan_notebook(text, shown)
         return Source(rel, kind, text, found, notebook=nb)
 
-    def _resolve(self, source: Source, d: Directive) -> Resolved:
-        if d.kind == "magic":
-            d.attrs.pop("output", None)
-            d.attrs.pop("filename", None)
-            if d.attrs.pop("jinja", False) and d.body:
-                d.body = self._jinja_body(d)
+    def _resolve(self, source: Source, d: Directive) -> Resolved | None:
+        """None for a `--jinja` cell that needs the kernel and already has the kernel's output (kept)."""
+        if d.kind == "magic" and magic_values(d) and d.body:
+            try:
+                d.body = jinja_body(d, self.templates)
+            except NeedsKernel as exc:
+                assert source.notebook is not None and d.cell is not None
+                if source.notebook["cells"][d.cell].get("outputs"):
+                    log.info("%s (keeping the output it has)", exc)
+                    return None
+                raise d.error(str(exc).partition(": ")[2]) from None
         return resolve(d, self.src, source.rel, self.templates, default_format=self.default_format)
-
-    def _jinja_body(self, d: Directive) -> str:
-        import jinja2
-
-        try:
-            return self.templates.env.from_string(d.body or "").render()
-        except jinja2.TemplateError as exc:
-            raise d.error(f"--jinja: {exc} (a build has no kernel namespace)") from None
 
     # -- the whole build
     def build(self, on_progress: Callable[[int, int], None] | None = None) -> BuildReport:
@@ -287,14 +315,19 @@ class Builder:
                 continue
             sources.append(source)
             deps: set[str] = set()
+            kept: list[Directive] = []
             for d in source.directives:
                 try:
                     r = self._resolve(source, d)
                 except DirectiveError as exc:
                     report.errors.append(exc)
                     continue
+                if r is None:
+                    kept.append(d)
+                    continue
                 source.resolved.append(r)
                 deps.update(r.deps)
+            source.directives = [d for d in source.directives if d not in kept]
             report.deps[rel] = deps
             report.directives += len(source.directives)
         if report.errors:
@@ -390,24 +423,8 @@ class Builder:
         return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
     def _notebook_output(self, source: Source, r: Resolved, d: Directive, outputs: dict[str, bytes | Path]) -> dict[str, Any]:
-        """What running the `%%hcti` cell would display: the image inline (PNG/JPEG), else a reference."""
         asset = self._produce(d, r)
-        src = self._asset_ref(source.rel, asset, outputs)
-        meta = {"filename": f"hcti-{asset.name}"}
-        mime = MIME[r.query.format]
-        if mime in ("image/png", "image/jpeg") and asset.pixels:
-            width, height = display_size(asset.pixels, r)
-            return {
-                "output_type": "display_data",
-                "data": {mime: base64.b64encode(asset.data).decode(), "text/plain": [f"<hcti image {asset.image_id}>"]},
-                "metadata": {**meta, mime: {"width": width, "height": height}},
-            }
-        html = reference_html(src, asset, r)
-        return {
-            "output_type": "display_data",
-            "data": {"text/html": [html], "text/plain": [f"<hcti image {asset.image_id}>"]},
-            "metadata": meta,
-        }
+        return notebook_output(asset, r, self._asset_ref(source.rel, asset, outputs))
 
     def _write(self, outputs: dict[str, bytes | Path], report: BuildReport) -> None:
         for rel in sorted(outputs):

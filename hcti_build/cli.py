@@ -12,34 +12,18 @@ from typing import Any, TypeVar
 import click
 
 from .errors import HctiError
-from .options import CreateOptions, ImageQuery, parse_format
+from .options import FLAG_PARAMS, PARAM_HELP, CreateOptions, ImageQuery, parse_format
 from .store import Store, atomic_write
 
 F = TypeVar("F", bound=Callable[..., Any])
-PARAM_HELP = {
-    "google_fonts": "Font families, '|'-separated (resolved from installed fonts; no network).",
-    "selector": "CSS selector of the element to capture.",
-    "ms_delay": "Wait this many ms after the page is ready (0-20000).",
-    "max_wait_ms": "Deadline for the page to become ready (1-30000, default 10000).",
-    "device_scale": "Pixel ratio (0.1-3; default 2 for HTML, 1 for a URL).",
-    "render_when_ready": "Wait until the page calls ScreenshotReady() (#HCTIReadyNow exists).",
-    "viewport_width": "Viewport width in px (with --viewport-height; disables auto-crop).",
-    "viewport_height": "Viewport height in px (with --viewport-width).",
-    "full_screen": "Capture the full page height.",
-    "color_scheme": "light or dark.",
-    "media_type": "screen or print.",
-    "timezone": "IANA time zone, e.g. Europe/Paris.",
-    "transparent_background": "Transparent instead of white page background.",
-    "pdf_options": "JSON object of Chromium PDF options for .pdf output.",
-}
-FLAGS = {"render_when_ready", "full_screen", "transparent_background"}
 
 
 def _creation_options(func: F) -> F:
-    for f in reversed([f for f in fields(CreateOptions) if f.name in PARAM_HELP]):
+    # html, css and url have their own options (with --html-file and --css-file).
+    for f in reversed([f for f in fields(CreateOptions) if f.name not in ("html", "css", "url")]):
         dashed = "--" + f.name.replace("_", "-")
         names = [dashed, "--" + f.name] if "_" in f.name else [dashed]
-        if f.name in FLAGS:
+        if f.name in FLAG_PARAMS:
             func = click.option(*names, f.name, is_flag=True, default=None, help=PARAM_HELP[f.name])(func)
         else:
             func = click.option(*names, f.name, default=None, metavar="VALUE", help=PARAM_HELP[f.name])(func)

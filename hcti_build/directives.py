@@ -28,12 +28,11 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import BadRequestError, DirectiveError, HctiError
-from .options import CreateOptions, ImageQuery
+from .options import FLAG_PARAMS, PARAM_HELP, CreateOptions, ImageQuery, parse_format
 
 CREATE_KEYS = frozenset(f.name for f in fields(CreateOptions))
 QUERY_KEYS = frozenset(f.name for f in fields(ImageQuery))  # includes `format`
 TAG_KEYS = frozenset({"alt", "class", "title"})
-FLAG_KEYS = frozenset({"render_when_ready", "full_screen", "transparent_background", "dl"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 TEMPLATE_SUFFIXES = frozenset({".html", ".htm", ".j2", ".jinja", ".jinja2"})
 NOTEBOOK_SUFFIXES = frozenset({".ipynb"})
@@ -250,21 +249,39 @@ class _Parser(argparse.ArgumentParser):
         raise _ArgumentError(message)
 
 
-def magic_parser() -> argparse.ArgumentParser:
-    """`%%hcti` arguments: every creation and image-query parameter (`--device-scale` or `--device_scale`)."""
-    p = _Parser(prog="%%hcti", description="Render the cell's HTML to an image.", add_help=False)
+def magic_arguments() -> list[tuple[list[str], dict[str, Any]]]:
+    """`%%hcti` arguments as (flags, argparse keywords): every creation and image-query parameter, with both
+    spellings (`--device-scale`, `--device_scale`), then the magic's own. The scanner's parser and IPython's
+    `magic_arguments` (the magic's `%%hcti?` help) are both built from this one list."""
+    spec: list[tuple[list[str], dict[str, Any]]] = []
     for name in sorted((CREATE_KEYS | QUERY_KEYS) - {"html"}):
         flags = ["--" + name.replace("_", "-")] + (["--" + name] if "_" in name else [])
-        if name in FLAG_KEYS:
-            p.add_argument(*flags, dest=name, action="store_const", const=True, default=None)
+        # argparse %-formats help strings
+        kw: dict[str, Any] = {"dest": name, "default": None, "help": PARAM_HELP.get(name, "").replace("%", "%%")}
+        if name in FLAG_PARAMS:
+            kw.update(action="store_const", const=True)
         else:
-            p.add_argument(*flags, dest=name, default=None, metavar=name.upper())
-    p.add_argument("--css-file", "--css_file", dest="css_file", default=None, help="read CSS from this file")
-    p.add_argument("--alt", default=None, help="alternative text of the image")
-    p.add_argument("--class", dest="class_", default=None, help="class of the <img>")
-    p.add_argument("-o", "--output", dest="output", default=None, metavar="VAR", help="keep the result in VAR")
-    p.add_argument("--filename", default=None, help="also write the image to this file")
-    p.add_argument("--jinja", action="store_true", default=False, help="render {{ var }} from the namespace first")
+            kw["metavar"] = name.upper()
+        spec.append((flags, kw))
+    own = {
+        "--css-file": {"dest": "css_file", "help": "Read the CSS from this file."},
+        "--alt": {"help": "Alternative text of the image (in exported notebooks)."},
+        "--class": {"dest": "class_", "metavar": "CLASS", "help": "Class of the <img> in exported notebooks."},
+        "--output": {"dest": "output", "metavar": "VAR", "help": "Keep the result in VAR (.id, .url, .path, .data)."},
+        "--filename": {"help": "Also write the image to this file (its extension sets the format)."},
+        "--jinja": {"action": "store_true", "help": "Render {{ var }} from the notebook's namespace first."},
+    }
+    aliases = {"--css-file": ["--css_file"], "--output": ["-o"]}
+    for flag, kw in own.items():
+        spec.append(([*aliases.get(flag, []), flag], {"default": False if flag == "--jinja" else None, **kw}))
+    return spec
+
+
+def magic_parser() -> argparse.ArgumentParser:
+    """The `%%hcti` argument parser (raises instead of exiting)."""
+    p = _Parser(prog="%%hcti", description="Render the cell's HTML to an image.", add_help=False)
+    for flags, kw in magic_arguments():
+        p.add_argument(*flags, **kw)
     return p
 
 
@@ -284,6 +301,11 @@ def scan_notebook(text: str, path: str) -> tuple[dict[str, Any], list[Directive]
         cells = nb["cells"]
     except (ValueError, KeyError, TypeError):
         raise DirectiveError("not a Jupyter notebook (invalid JSON or no cells)", path=path, line=1) from None
+    return nb, scan_cells(cells, path)
+
+
+def scan_cells(cells: Sequence[Mapping[str, Any]], path: str) -> list[Directive]:
+    """Directives in notebook cells (JSON dicts or nbformat nodes); messages name `path#cellN`."""
     found: list[Directive] = []
     for index, cell in enumerate(cells):
         source = cell.get("source", "")
@@ -301,7 +323,52 @@ def scan_notebook(text: str, path: str) -> tuple[dict[str, Any], list[Directive]
             except ValueError as exc:
                 raise d.error(f"%%hcti: {exc}") from None
             found.append(d)
-    return nb, found
+    return found
+
+
+def format_for_filename(filename: str, given: str | None) -> str:
+    """`%%hcti --filename x.jpg`: the extension sets the format; it must agree with --format when both are given."""
+    suffix = posixpath.splitext(filename)[1].lower().lstrip(".")
+    if not suffix:
+        return given or "png"
+    fmt = parse_format(suffix)  # 422 for an unknown extension, as the API
+    if given and parse_format(given) != fmt:
+        raise BadRequestError(f"--filename {filename} does not match --format {given}", param="filename")
+    return fmt
+
+
+class NeedsKernel(Exception):
+    """A `--jinja` cell reads a variable only the kernel has: keep the output the kernel made, if any."""
+
+
+def jinja_body(d: Directive, templates: Templates) -> str:
+    """A `--jinja` cell's body rendered with no kernel (literals and filters only). Raises NeedsKernel when it
+    reads a variable, DirectiveError for a broken template."""
+    import jinja2
+    import jinja2.meta
+
+    try:
+        names = jinja2.meta.find_undeclared_variables(templates.env.parse(d.body or ""))
+        if names:
+            raise NeedsKernel(f"{d.path}: --jinja reads {', '.join(sorted(names))}; no kernel here, so run the notebook first")
+        return templates.env.from_string(d.body or "").render()
+    except jinja2.TemplateError as exc:
+        raise d.error(f"--jinja: {exc}") from None
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise d.error(f"--jinja: {exc}") from None
+
+
+def magic_values(d: Directive) -> bool:
+    """Takes the magic's own arguments out of a `%%hcti` directive, leaving parameters: -o is the kernel's,
+    --filename sets the format. True when the cell asked for --jinja."""
+    d.attrs.pop("output", None)
+    filename = d.attrs.pop("filename", None)
+    if filename:
+        try:
+            d.attrs["format"] = format_for_filename(filename, d.attrs.get("format"))
+        except HctiError as exc:
+            raise d.error(exc) from None
+    return bool(d.attrs.pop("jinja", False))
 
 
 # -- resolving ------------------------------------------------------------------------------------

@@ -19,6 +19,10 @@ class HctiError(Exception):
     def to_json(self) -> dict[str, Any]:
         return {"error": self.error, "statusCode": self.status_code, "message": self.message}
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython and Jupyter show this instead of a traceback: the API's error, not our internals."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class BadRequestError(HctiError):
     """Bad creation or query input (400), naming the parameter and its allowed range."""

@@ -20,6 +20,42 @@ FORMATS = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp", "pdf": "pd
 MIME = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "pdf": "application/pdf"}
 
 
+# Each parameter documented once, for every surface that lists them (CLI flags, %%hcti help).
+PARAM_HELP = {
+    "css": "CSS for the image.",
+    "url": "A URL to screenshot (overrides the HTML, as in the API).",
+    "google_fonts": "Font families, '|'-separated (resolved from installed fonts; no network).",
+    "selector": "CSS selector of the element to capture.",
+    "ms_delay": "Wait this many ms after the page is ready (0-20000).",
+    "max_wait_ms": "Deadline for the page to become ready (1-30000, default 10000).",
+    "device_scale": "Pixel ratio (0.1-3; default 2 for HTML, 1 for a URL).",
+    "render_when_ready": "Wait until the page calls ScreenshotReady() (#HCTIReadyNow exists).",
+    "viewport_width": "Viewport width in px (with viewport_height; disables auto-crop).",
+    "viewport_height": "Viewport height in px (with viewport_width).",
+    "full_screen": "Capture the full page height.",
+    "color_scheme": "light or dark.",
+    "media_type": "screen or print.",
+    "timezone": "IANA time zone, e.g. Europe/Paris.",
+    "transparent_background": "Transparent instead of white page background.",
+    "pdf_options": "JSON object of Chromium PDF options for .pdf output.",
+    "format": "png (default), jpg, webp or pdf.",
+    "width": "Resize to this width in px (1-5000; alone it keeps the aspect ratio).",
+    "height": "Resize to this height in px (1-5000; alone it keeps the aspect ratio).",
+    "dpi": "DPI written into the image's metadata (30-600).",
+    "dl": "Serve as a download (attachment).",
+    "aspect_ratio": "Crop to this aspect ratio, W_H (e.g. 16_9).",
+    "x_origin": "Crop origin x: px or %, negative from the right.",
+    "y_origin": "Crop origin y: px or %, negative from the bottom.",
+    "x_1": "Crop left edge: px or %, negative from the right.",
+    "x_2": "Crop right edge: px or %, negative from the right.",
+    "y_1": "Crop top edge: px or %, negative from the bottom.",
+    "y_2": "Crop bottom edge: px or %, negative from the bottom.",
+    "crop_width": "Crop width: px or %.",
+    "crop_height": "Crop height: px or %.",
+}
+FLAG_PARAMS = frozenset({"render_when_ready", "full_screen", "transparent_background", "dl"})
+
+
 def _bool(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value

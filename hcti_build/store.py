@@ -307,8 +307,8 @@ class Store:
         if q.is_identity:
             return self.master(image_id)
         params, root, _, _, base = self._row(image_id)
-        key = hashlib.sha256(q.cache_key().encode()).hexdigest()[:24]
-        path = self.path / "objects" / image_id[:2] / image_id / f"{key}.{q.format}"
+        key = self._variant_key(q)
+        path = self._variant(image_id, q)
         row = self._db().execute("SELECT sha256 FROM variants WHERE id=? AND key=?", (image_id, key)).fetchone()
         if row and path.is_file():
             data = path.read_bytes()
@@ -322,6 +322,20 @@ class Store:
         with self._db() as db:
             db.execute("INSERT OR REPLACE INTO variants VALUES (?, ?, ?)", (image_id, key, hashlib.sha256(data).hexdigest()))
         return data
+
+    def file(self, image_id: str, query: ImageQuery | Mapping[str, Any] | None = None) -> Path:
+        """Where `get(image_id, query)`'s bytes are kept in the store (checked, derived if missing). Read it,
+        link it or copy it; do not write to it."""
+        q = query if isinstance(query, ImageQuery) else ImageQuery.from_mapping(query or {})
+        self.get(image_id, q)
+        return self._object(image_id) if q.is_identity else self._variant(image_id, q)
+
+    @staticmethod
+    def _variant_key(q: ImageQuery) -> str:
+        return hashlib.sha256(q.cache_key().encode()).hexdigest()[:24]
+
+    def _variant(self, image_id: str, q: ImageQuery) -> Path:
+        return self.path / "objects" / image_id[:2] / image_id / f"{self._variant_key(q)}.{q.format}"
 
     def list(self, count: int = 50, page_token: str | None = None) -> dict[str, Any]:
         """GET /v1/images: newest first, at most 50 a page, keyset paging through ``page_token``."""

@@ -1,0 +1,198 @@
+"""nbconvert: `HctiPreprocessor` and the `hcti-markdown` / `hcti-html` exporters.
+
+The preprocessor renders `%%hcti` code cells and `hcti` directives in Markdown cells from their source, with no
+kernel, through the same store as the magic (an unchanged cell is one hash). The exporters run it before
+output extraction, so `jupyter nbconvert --to hcti-markdown nb.ipynb` writes `nb.md` with links to
+`nb_files/hcti-<id>.png`, and `--to hcti-html` embeds the images. nbconvert is imported here only.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from pathlib import Path
+from typing import Any
+
+from nbconvert.exporters import HTMLExporter, MarkdownExporter
+from nbconvert.preprocessors import Preprocessor
+from nbconvert.utils.exceptions import ConversionException
+from traitlets import Bool, List, Unicode
+from traitlets.config import Config
+
+from .build import Asset, data_uri, notebook_output, produce, reference_html
+from .directives import (
+    Directive,
+    NeedsKernel,
+    Resolved,
+    Templates,
+    jinja_body,
+    magic_values,
+    replace_spans,
+    resolve,
+    scan_cells,
+)
+from .errors import DirectiveError, HctiError
+from .store import Store
+
+
+class HctiConversionError(ConversionException, HctiError):
+    """A directive that cannot be rendered: `nb.ipynb#cell3:1:1: message`, in the API's words."""
+
+    def __init__(self, exc: DirectiveError) -> None:
+        HctiError.__init__(self, str(exc), param=exc.param)
+
+
+class HctiPreprocessor(Preprocessor):
+    """Renders `%%hcti` cells and `hcti` Markdown directives into images, from the notebook's source."""
+
+    store = Unicode("", help="Store folder (default: $HCTI_STORE, else .hcti beside the notebook).").tag(config=True)
+    default_format = Unicode("", help="Format when a directive gives none (png, jpg, webp or pdf).").tag(config=True)
+    embed_images = Bool(
+        False,
+        help="Embed every image as a data: URI (self-contained HTML) instead of files beside the output, "
+        "referenced as <output_files_dir>/hcti-<id>.<ext>.",
+    ).tag(config=True)
+
+    def preprocess(self, nb: Any, resources: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        meta = resources.get("metadata") or {}
+        root = Path(meta.get("path") or ".").resolve()
+        shown = os.path.relpath(root / (str(meta.get("name") or "notebook") + ".ipynb"))
+        store = Store(self.store or os.environ.get("HCTI_STORE") or root / ".hcti", root=root)
+        templates = Templates(root)
+        files_dir = str(resources.get("output_files_dir") or "")
+        used: set[str] = set()  # file names already placed, by us or by output extraction later
+        if not isinstance(resources.get("outputs"), dict):
+            resources["outputs"] = {}
+        try:
+            directives = scan_cells(nb.cells, shown)
+            by_cell: dict[int, list[tuple[Directive, Resolved]]] = {}
+            for d in directives:
+                r = self._resolve(d, root, templates, nb.cells[d.cell])
+                if r is not None:
+                    by_cell.setdefault(d.cell or 0, []).append((d, r))
+                elif not self.embed_images:
+                    self._rehome_kept(d, nb.cells[d.cell], store, root, templates, files_dir, used, resources)
+            for index, pairs in by_cell.items():
+                cell = nb.cells[index]
+                if cell.cell_type == "code":
+                    d, r = pairs[0]
+                    asset = produce(store, r, d)
+                    cell.outputs = [self._output(asset, r, files_dir, used, resources)]
+                    continue
+                reps = []
+                for d, r in pairs:
+                    asset = produce(store, r, d)
+                    reps.append((d.start, d.end, reference_html(self._src(asset, r, files_dir, used, resources), asset, r)))
+                cell.source = replace_spans(cell.source, reps)
+        except DirectiveError as exc:
+            self.log.error("%s", exc)
+            raise HctiConversionError(exc) from None
+        finally:
+            store.close()
+        return nb, resources
+
+    def _resolve(self, d: Directive, root: Path, templates: Templates, cell: Any) -> Resolved | None:
+        """None for a `--jinja` cell that needs the kernel and has the kernel's output (kept as it is)."""
+        if d.kind == "magic" and magic_values(d) and d.body:
+            try:
+                d.body = jinja_body(d, templates)
+            except NeedsKernel as exc:
+                if cell.get("outputs"):
+                    self.log.info("%s (keeping the output it has)", exc)
+                    return None
+                raise d.error(str(exc).partition(": ")[2]) from None
+        return resolve(d, root, "", templates, default_format=self.default_format or None)
+
+    def _rehome_kept(
+        self,
+        d: Directive,
+        cell: Any,
+        store: Store,
+        root: Path,
+        templates: Templates,
+        files_dir: str,
+        used: set[str],
+        resources: dict[str, Any],
+    ) -> None:
+        """A kept `--jinja` output shows WebP and PDF as data: URIs; when the store has that image, give it a file
+        beside the output like every other image. The query comes from the cell's line, which --jinja leaves."""
+        from nbformat import from_dict
+
+        for i, out in enumerate(cell.get("outputs", [])):
+            data = out.get("data", {})
+            m = re.fullmatch(r"<hcti image ([0-9a-f-]{36})>", str(data.get("text/plain", "")))
+            if not m or "text/html" not in data:
+                continue
+            d.body = "<!-- the kernel's output -->"
+            try:
+                r = resolve(d, root, "", templates, default_format=self.default_format or None)
+                asset = produce(store, r, d, image_id=m.group(1))
+            except DirectiveError:
+                continue  # not in this store (run elsewhere): kept as it is
+            cell.outputs[i] = from_dict(notebook_output(asset, r, self._src(asset, r, files_dir, used, resources), inline=False))
+
+    def _src(self, asset: Asset, r: Resolved, files_dir: str, used: set[str], resources: dict[str, Any]) -> str:
+        """Where an image placed by us lives: a data: URI, or a file in the output's files folder."""
+        if self.embed_images:
+            return data_uri(asset, r.query.format)
+        name = posixpath.join(files_dir, f"hcti-{asset.name}") if files_dir else f"hcti-{asset.name}"
+        if name not in used:
+            used.add(name)
+            resources["outputs"][name] = asset.data
+        return name
+
+    def _output(self, asset: Asset, r: Resolved, files_dir: str, used: set[str], resources: dict[str, Any]) -> Any:
+        from nbformat import from_dict
+
+        out = notebook_output(asset, r)
+        if self.embed_images:
+            # An <img> of our own rather than image/png: nbconvert's lab template drops an image output's alt text.
+            if asset.pixels is not None:
+                out = notebook_output(asset, r, data_uri(asset, r.query.format), inline=False)
+            return from_dict(out)
+        name = posixpath.join(files_dir, out["metadata"]["filename"]) if files_dir else out["metadata"]["filename"]
+        if "text/html" not in out["data"] and name not in used:
+            used.add(name)  # output extraction writes it, under the file name in its metadata
+            return from_dict(out)
+        # WebP and PDF (no output type of their own in nbconvert's templates), and an image shown twice
+        # (extraction refuses a file name used twice): a reference to the one file.
+        return from_dict(notebook_output(asset, r, self._src(asset, r, files_dir, used, resources), inline=False))
+
+
+def _before_extraction(exporter: type[Any]) -> list[Any]:
+    """The exporter's default preprocessors with ours inserted before output extraction."""
+    out = list(exporter.class_traits()["default_preprocessors"].default())
+    extract = "nbconvert.preprocessors.ExtractOutputPreprocessor"
+    at = out.index(extract) if extract in out else len(out)
+    out.insert(at, "hcti_build.nbconvert.HctiPreprocessor")
+    return out
+
+
+class HctiMarkdownExporter(MarkdownExporter):
+    """`--to hcti-markdown`: Markdown with `%%hcti` images extracted as `<name>_files/hcti-<id>.<ext>`."""
+
+    export_from_notebook = "Markdown with hcti images"
+    default_preprocessors = List(_before_extraction(MarkdownExporter)).tag(config=True)
+
+    @property
+    def default_config(self) -> Config:
+        c = super().default_config.copy()
+        c.merge(Config({"HctiPreprocessor": {"enabled": True}}))
+        return c
+
+
+class HctiHTMLExporter(HTMLExporter):
+    """`--to hcti-html`: HTML with `%%hcti` images embedded (data: URIs), one self-contained file."""
+
+    export_from_notebook = "HTML with hcti images"
+    default_preprocessors = List(_before_extraction(HTMLExporter)).tag(config=True)
+
+    @property
+    def default_config(self) -> Config:
+        c = super().default_config.copy()
+        c.merge(Config({"HctiPreprocessor": {"enabled": True, "embed_images": True}}))
+        return c
+
+
+__all__ = ["HctiConversionError", "HctiHTMLExporter", "HctiMarkdownExporter", "HctiPreprocessor"]
