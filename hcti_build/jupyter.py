@@ -22,6 +22,7 @@ from IPython.core.magic_arguments import magic_arguments as ipython_magic_argume
 from IPython.display import publish_display_data
 from traitlets import Unicode
 
+from .browser import Engine
 from .build import Asset, notebook_output, produce, write_if_changed
 from .directives import Directive, Resolved, Templates, format_for_filename, magic_arguments, resolve
 from .errors import DirectiveError, HctiError
@@ -64,6 +65,7 @@ class HctiMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
         self._store: Store | None = None
+        self.engine: Engine | None = None  # None: the process-wide browser, closed by unload and at exit
 
     def _open_store(self) -> Store:
         # Relative URLs in a cell resolve from the working directory (the notebook's folder); `%cd` moves it.
@@ -72,12 +74,13 @@ class HctiMagics(Magics):
         if self._store is None or self._store.root != root or self._store.path != path:
             if self._store is not None:
                 self._store.close()
-            self._store = Store(path, root=root)
+            self._store = Store(path, root=root, engine=self.engine)
         return self._store
 
     def close(self) -> None:
         if self._store is not None:
-            self._store.engine.close()
+            if self.engine is None:
+                self._store.engine.close()
             self._store.close()
             self._store = None
 

@@ -135,7 +135,7 @@ class CreateOptions:
             if not re.match(r"^https?://[^\s/]+", out["url"]):
                 raise BadRequestError("url must be a fully qualified http(s) URL", param="url")
             out.pop("html", None)  # the API: url overrides html
-        elif "html" not in out:
+        elif not out.get("html", "").strip():  # whitespace renders nothing: as good as missing
             raise BadRequestError("HTML is Required", param="html")
         if "ms_delay" in v:
             out["ms_delay"] = _int("ms_delay", v["ms_delay"], 0, 20000)
