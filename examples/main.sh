@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The main job: the project's documentation site (social cards + directives), the example notebook with its
-# images, and the example images of the core.
+# The main job: the project's documentation site (social cards + directives), the example notebooks executed
+# in a real kernel and converted with their images, and the example images of the core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$(cd "${BIN:-.venv/bin}" && pwd)"
-"$BIN/mkdocs" build --strict                        # -> site/ (cards in site/assets/images/social)
-"$BIN/hcti" build notebooks --out site/notebooks   # -> site/notebooks/gallery.ipynb + its images
-HCTI="$BIN/hcti" bash examples/render-all.sh         # -> examples/out/
-echo "built: site/index.html, site/notebooks/gallery.ipynb, examples/out/"
+export HCTI_STORE="${HCTI_STORE:-$PWD/.hcti}"   # one store: the kernel, nbconvert and the CLI share renders
+"$BIN/mkdocs" build --strict                     # -> site/ (cards in site/assets/images/social)
+"$BIN/jupyter" nbconvert --execute --to notebook --output-dir site/notebooks notebooks/*.ipynb
+"$BIN/jupyter" nbconvert --to hcti-html site/notebooks/*.ipynb       # -> site/notebooks/*.html, images embedded
+"$BIN/jupyter" nbconvert --to hcti-markdown site/notebooks/*.ipynb   # -> site/notebooks/*.md + *_files/hcti-*
+HCTI="$BIN/hcti" bash examples/render-all.sh      # -> examples/out/
+echo "built: site/index.html, site/notebooks/{gallery,report}.{html,md}, examples/out/"

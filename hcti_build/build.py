@@ -287,9 +287,9 @@ class Builder:
             except NeedsKernel as exc:
                 assert source.notebook is not None and d.cell is not None
                 if source.notebook["cells"][d.cell].get("outputs"):
-                    log.info("%s (keeping the output it has)", exc)
+                    log.debug("%s: %s, keeping the kernel's output", d.path, exc)
                     return None
-                raise d.error(str(exc).partition(": ")[2]) from None
+                raise exc.error() from None
         return resolve(d, self.src, source.rel, self.templates, default_format=self.default_format)
 
     # -- the whole build

@@ -338,7 +338,14 @@ def format_for_filename(filename: str, given: str | None) -> str:
 
 
 class NeedsKernel(Exception):
-    """A `--jinja` cell reads a variable only the kernel has: keep the output the kernel made, if any."""
+    """A `--jinja` cell reads variables only the kernel has: keep the output the kernel made, if any."""
+
+    def __init__(self, d: Directive, names: set[str]) -> None:
+        super().__init__(f"--jinja reads {', '.join(sorted(names))}")
+        self.directive = d
+
+    def error(self) -> DirectiveError:
+        return self.directive.error(f"{self}; no kernel here, so run the notebook first")
 
 
 def jinja_body(d: Directive, templates: Templates) -> str:
@@ -350,7 +357,7 @@ def jinja_body(d: Directive, templates: Templates) -> str:
     try:
         names = jinja2.meta.find_undeclared_variables(templates.env.parse(d.body or ""))
         if names:
-            raise NeedsKernel(f"{d.path}: --jinja reads {', '.join(sorted(names))}; no kernel here, so run the notebook first")
+            raise NeedsKernel(d, names)
         return templates.env.from_string(d.body or "").render()
     except jinja2.TemplateError as exc:
         raise d.error(f"--jinja: {exc}") from None

@@ -71,7 +71,7 @@ class HctiPreprocessor(Preprocessor):
                 r = self._resolve(d, root, templates, nb.cells[d.cell])
                 if r is not None:
                     by_cell.setdefault(d.cell or 0, []).append((d, r))
-                elif not self.embed_images:
+                else:
                     self._rehome_kept(d, nb.cells[d.cell], store, root, templates, files_dir, used, resources)
             for index, pairs in by_cell.items():
                 cell = nb.cells[index]
@@ -99,9 +99,9 @@ class HctiPreprocessor(Preprocessor):
                 d.body = jinja_body(d, templates)
             except NeedsKernel as exc:
                 if cell.get("outputs"):
-                    self.log.info("%s (keeping the output it has)", exc)
+                    self.log.debug("%s: %s, keeping the kernel's output", d.path, exc)
                     return None
-                raise d.error(str(exc).partition(": ")[2]) from None
+                raise exc.error() from None
         return resolve(d, root, "", templates, default_format=self.default_format or None)
 
     def _rehome_kept(
@@ -115,10 +115,8 @@ class HctiPreprocessor(Preprocessor):
         used: set[str],
         resources: dict[str, Any],
     ) -> None:
-        """A kept `--jinja` output shows WebP and PDF as data: URIs; when the store has that image, give it a file
-        beside the output like every other image. The query comes from the cell's line, which --jinja leaves."""
-        from nbformat import from_dict
-
+        """A kept `--jinja` output shows WebP as a data: URI and PDF as a link the kernel chose; when the store has
+        that image, it is placed like every other image. The query comes from the cell's line (--jinja leaves it)."""
         for i, out in enumerate(cell.get("outputs", [])):
             data = out.get("data", {})
             m = re.fullmatch(r"<hcti image ([0-9a-f-]{36})>", str(data.get("text/plain", "")))
@@ -130,7 +128,7 @@ class HctiPreprocessor(Preprocessor):
                 asset = produce(store, r, d, image_id=m.group(1))
             except DirectiveError:
                 continue  # not in this store (run elsewhere): kept as it is
-            cell.outputs[i] = from_dict(notebook_output(asset, r, self._src(asset, r, files_dir, used, resources), inline=False))
+            cell.outputs[i] = self._output(asset, r, files_dir, used, resources)
 
     def _src(self, asset: Asset, r: Resolved, files_dir: str, used: set[str], resources: dict[str, Any]) -> str:
         """Where an image placed by us lives: a data: URI, or a file in the output's files folder."""
