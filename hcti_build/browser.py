@@ -208,6 +208,7 @@ class Engine:
         with self._thread_lock:
             if self._thread is None or self._loop is None:
                 self._loop = asyncio.new_event_loop()
+                self._loop.set_exception_handler(_loop_exception)
                 self._thread = threading.Thread(target=self._loop.run_forever, name="hcti-browser", daemon=True)
                 self._thread.start()
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -481,6 +482,12 @@ class Engine:
             # A closed engine may be used again (a long-lived kernel): the next render starts a fresh loop.
             self._loop = None
             self._lock = None
+
+
+def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Ctrl-C in a terminal reaches Playwright's driver too (same process group) and it exits first; the
+    futures it leaves behind are expected then, so they are logged for debugging instead of printed."""
+    log.debug("browser loop: %s", context.get("message"), exc_info=context.get("exception"))
 
 
 def _is_full_document(html: str) -> bool:

@@ -18,7 +18,7 @@ import os
 import posixpath
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,11 +245,14 @@ class Builder:
         self.jobs = jobs
         self.templates = Templates(self.src)
         self._ids: dict[tuple[str, str], str] = {}  # per build: each distinct image is looked up once
+        # Kept between builds for incremental ones: each source's outputs, and the files its directives read.
+        self._state: dict[str, dict[str, bytes | Path]] | None = None
+        self.deps: dict[str, set[str]] = {}
 
     # -- scanning
-    def _walk(self) -> Iterator[str]:
+    def _walk(self, top: Path | None = None) -> Iterator[str]:
         skip = {self.out, self.store.path}
-        for folder, dirs, files in os.walk(self.src):
+        for folder, dirs, files in os.walk(top or self.src):
             here = Path(folder)
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS and (here / d).resolve() not in skip)
             for name in sorted(files):
@@ -293,17 +296,49 @@ class Builder:
         return resolve(d, self.src, source.rel, self.templates, default_format=self.default_format)
 
     # -- the whole build
-    def build(self, on_progress: Callable[[int, int], None] | None = None) -> BuildReport:
+    def build(
+        self, on_progress: Callable[[int, int], None] | None = None, *, changed: Iterable[str] | None = None
+    ) -> BuildReport:
+        """Build SRC. ``changed`` (paths relative to SRC: edited, created, deleted or renamed files) makes it
+        incremental after a first build: only the sources among them, and the sources whose directives read one
+        of them (a template, an include, a stylesheet, a font, an image), are scanned and rewritten."""
         t0 = time.perf_counter()
         report = BuildReport()
-        self._build(report, on_progress)
+        self._build(report, on_progress, None if changed is None else set(changed))
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _build(self, report: BuildReport, on_progress: Callable[[int, int], None] | None) -> None:
+    def _affected(self, changed: set[str]) -> tuple[list[str], set[str]]:
+        """The files to build again and the files that are gone, for a set of changed paths."""
+        assert self._state is not None
+        skip = {self.out, self.store.path}
+        todo: set[str] = set()
+        gone: set[str] = set()
+        for rel in changed:
+            path = self.src / rel
+            if any(part.startswith(".") or part in SKIP_DIRS for part in Path(rel).parts) or any(
+                path == s or path.is_relative_to(s) for s in skip
+            ):
+                continue
+            if path.is_file():
+                todo.add(rel)
+            elif path.is_dir():  # a folder moved in: its files are new to us
+                todo.update(f for f in self._walk(path) if not (self.src / f).is_dir())
+            else:  # a file or a whole folder is gone
+                gone.update(k for k in self._state if k == rel or k.startswith(rel.rstrip("/") + "/"))
+        todo |= {rel for rel, deps in self.deps.items() if deps & changed and rel not in gone}
+        return sorted(todo), gone
+
+    def _build(self, report: BuildReport, on_progress: Callable[[int, int], None] | None, changed: set[str] | None) -> None:
+        gone: set[str] = set()
+        if changed is None or self._state is None or self.in_place:
+            rels, full = list(self._walk()), True
+        else:
+            (rels, gone), full = self._affected(changed), False
         sources: list[Source] = []
         plain: list[str] = []
-        for rel in self._walk():
+        deps: dict[str, set[str]] = {}
+        for rel in rels:
             try:
                 source = self.scan(rel)
             except DirectiveError as exc:
@@ -314,7 +349,7 @@ class Builder:
                 plain.append(rel)
                 continue
             sources.append(source)
-            deps: set[str] = set()
+            deps[rel] = set()
             kept: list[Directive] = []
             for d in source.directives:
                 try:
@@ -326,9 +361,8 @@ class Builder:
                     kept.append(d)
                     continue
                 source.resolved.append(r)
-                deps.update(r.deps)
+                deps[rel].update(r.deps)
             source.directives = [d for d in source.directives if d not in kept]
-            report.deps[rel] = deps
             report.directives += len(source.directives)
         if report.errors:
             return
@@ -371,18 +405,32 @@ class Builder:
         if report.errors:
             return
 
-        outputs: dict[str, bytes | Path] = {}
+        # Each source's outputs: its rewritten text and its assets (or, for a plain file, its copy).
+        produced: dict[str, dict[str, bytes | Path]] = {}
         for source in sources:
+            outs: dict[str, bytes | Path] = {}
             try:
-                outputs[source.rel] = self._rewrite(source, outputs)
+                outs[source.rel] = self._rewrite(source, outs)
             except DirectiveError as exc:
                 report.errors.append(exc)
+            produced[source.rel] = outs
+            # what a watcher must follow: templates and the local files each render read
+            for r in source.resolved:
+                deps[source.rel].update(self.store.inputs(r.options, base=r.base))
         if report.errors:
             return
-        if not self.in_place:
-            for rel in plain:
-                outputs.setdefault(rel, self.src / rel)
-        self._write(outputs, report)
+        for rel in plain:
+            produced[rel] = {} if self.in_place else {rel: self.src / rel}
+        state = {} if full else {k: v for k, v in (self._state or {}).items() if k not in gone}
+        state.update(produced)
+        self.deps = {} if full else {k: v for k, v in self.deps.items() if k not in gone and k not in produced}
+        self.deps.update(deps)
+        report.deps = {k: set(v) for k, v in self.deps.items()}
+        outputs: dict[str, bytes | Path] = {}
+        for outs in state.values():
+            outputs.update(outs)
+        self._write(outputs, report, None if full else {rel for outs in produced.values() for rel in outs})
+        self._state = state
 
     def _asset_ref(self, source_rel: str, asset: Asset, outputs: dict[str, bytes | Path]) -> str:
         rel = posixpath.join(self.assets_dir, asset.name)
@@ -426,8 +474,10 @@ class Builder:
         asset = self._produce(d, r)
         return notebook_output(asset, r, self._asset_ref(source.rel, asset, outputs))
 
-    def _write(self, outputs: dict[str, bytes | Path], report: BuildReport) -> None:
-        for rel in sorted(outputs):
+    def _write(self, outputs: dict[str, bytes | Path], report: BuildReport, only: set[str] | None = None) -> None:
+        """Write what changed (``only``: the outputs this build produced; None: all), then remove what a previous
+        build wrote that no source produces any more."""
+        for rel in sorted(outputs if only is None else only & outputs.keys()):
             target = self.out / rel
             value = outputs[rel]
             if isinstance(value, Path):

@@ -197,5 +197,35 @@ def build(**kwargs: Any) -> None:
         sys.exit(1)
 
 
+@main.command()
+@_build_options
+@click.option("--poll", is_flag=True, help="Poll for changes (network and container mounts without native events).")
+@click.option(
+    "--debounce", default=30, show_default=True, type=click.IntRange(0, 5000), help="Quiet time in ms before a rebuild."
+)
+def watch(poll: bool, debounce: int, **kwargs: Any) -> None:
+    """Build SRC, then rebuild what changed on every save, with the browser kept warm (Ctrl-C to stop).
+
+    Only the directives whose inputs changed are rendered again: a source's own directives, and any template,
+    include, stylesheet, font or image they read. A broken edit prints its errors; the next good save recovers.
+    """
+    from .watch import Watcher, describe, serve_forever
+
+    if kwargs["in_place"]:
+        _fail(HctiError("watch cannot rewrite the sources it watches; use --out", param="in_place"))
+    builder = _builder(**kwargs)
+    first = True
+
+    def report(rep: Any, changed: list[str]) -> None:
+        nonlocal first
+        for err in rep.errors:
+            click.echo(str(err), err=True)
+        click.echo(f"hcti watch: {describe(rep, changed, first)}", err=True)
+        first = False
+
+    click.echo(f"hcti watch: {builder.src} -> {builder.out} (Ctrl-C to stop)", err=True)
+    serve_forever(Watcher(builder, debounce=debounce / 1000, polling=poll, on_report=report))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -467,6 +467,7 @@ def resolve(d: Directive, root: Path, source: str, templates: Templates, *, defa
             create[key] = val
         elif key == "css_file":
             create["css"] = _read_local(d, root, src_dir, str(val))
+            deps += (posixpath.normpath(posixpath.join(src_dir, str(val))),)
         elif d.template is None:
             raise d.error(BadRequestError(f"Unknown parameter: {key}", param=key))
     base = src_dir
@@ -475,7 +476,8 @@ def resolve(d: Directive, root: Path, source: str, templates: Templates, *, defa
             name = posixpath.normpath(posixpath.join(src_dir, d.template)) if not d.template.startswith("/") else d.template[1:]
             if name.startswith("../"):
                 raise BadRequestError(f"template {d.template} is outside the source folder {root}", param="template")
-            html, deps = templates.render(name, {**d.values, **attrs})
+            html, read = templates.render(name, {**d.values, **attrs})
+            deps += read
             create["html"] = html
             base = posixpath.dirname(name)
         elif d.body is not None and "html" not in create and "url" not in create:

@@ -217,6 +217,12 @@ class Store:
         except OSError:
             return None
 
+    def inputs(self, options: CreateOptions, *, base: str = "") -> list[str]:
+        """The local files (root-relative) the last render of this request read: stylesheets, fonts, images."""
+        key = self._request_key(options, _base(base))
+        row = self._db().execute("SELECT files FROM manifests WHERE request_key=?", (key,)).fetchone()
+        return list(json.loads(row[0])) if row else []
+
     def _object(self, image_id: str) -> Path:
         return self.path / "objects" / image_id[:2] / f"{image_id}.png"
 
