@@ -94,6 +94,7 @@ class _Card:
     future: concurrent.futures.Future[Asset]
     title: str
     description: str
+    resolved: Resolved
 
 
 class HctiPlugin(BasePlugin[HctiConfig]):
@@ -104,6 +105,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._store: Store | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._serving = False
+        self._card_inputs: set[str] = set()
         self._cards: dict[str, _Card] = {}
         self._assets: dict[str, bytes] = {}
         self._warned_site_url = False
@@ -151,6 +153,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._page_templates = Templates(self._root)
         self._fmt = {"jpeg": "jpg"}.get(self.config.cards_format, self.config.cards_format)
         self._cards, self._assets = {}, {}
+        self._card_inputs = set()
         self._counts = {"cards": 0, "rendered": 0}
         if self.config.cards and not config.site_url and not self._warned_site_url:
             self._warned_site_url = True
@@ -158,8 +161,18 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         return config
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
-        if self.config.enabled and self.config.cards_template:
-            server.watch(str(Path(self.config.cards_template).resolve().parent))
+        """Runs after the first build: watch the card template's folder and every file a card read outside the
+        docs folder (MkDocs watches that one), so editing them rebuilds; unchanged cards stay store hits."""
+        if not self.config.enabled:
+            return server
+        watched = [Path(config.docs_dir).resolve()]
+        if self.config.cards_template:
+            watched.append(Path(self.config.cards_template).resolve().parent)
+            server.watch(str(watched[-1]))
+        for rel in sorted(self._card_inputs):
+            path = (self._root / rel).resolve()
+            if not any(path.is_relative_to(w) for w in watched):
+                server.watch(str(path))
         return server
 
     @property
@@ -234,7 +247,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         assert self._pool is not None
         card = Resolved(opts, ImageQuery(format=self._fmt), base, alt=title, cls=None, title=None)
         future = self._pool.submit(produce, self.store, card)
-        self._cards[page.file.src_uri] = _Card(future, title, description)
+        self._cards[page.file.src_uri] = _Card(future, title, description, card)
         return None
 
     def on_post_page(self, output: str, *, page: Page, config: MkDocsConfig) -> str | None:
@@ -247,6 +260,8 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             raise PluginError(f"hcti: card for {page.file.src_uri}: {exc.message}") from None
         self._counts["cards"] += 1
         self._counts["rendered"] += asset.rendered
+        if self._serving:  # what `mkdocs serve` must watch: every file a card read (logo, fonts, stylesheets)
+            self._card_inputs.update(self.store.inputs(card.resolved.options, base=card.resolved.base))
         rel = f"{self.config.cards_dir.strip('/')}/{asset.name}"
         asset.write(Path(config.site_dir) / rel)
         image_url = _absolute(config.site_url, rel) if config.site_url else get_relative_url(rel, page.url or ".")

@@ -148,3 +148,75 @@ def test_insert_meta_keeps_the_theme_tags_and_escapes() -> None:
     assert out.count("og:title") == 1 and "Theme title" in out
     assert '<meta property="og:description" content="a &quot;b&quot; &lt;c&gt;">' in out
     assert '<meta name="twitter:card" content="summary_large_image">' in out
+
+
+def test_mkdocs_serve_keeps_one_browser_and_re_renders_changed_cards(tmp_path: Path) -> None:
+    """`mkdocs serve`: editing a stylesheet the card template reads re-renders the cards with the same browser;
+    editing one page re-renders that page's card only."""
+    import io
+    import os
+    import signal
+    import socket
+    import threading
+    import time
+    import urllib.request
+
+    root = make_site(tmp_path, theme="mkdocs", extra=":\n      cards_template: overrides/card.html")
+    (root / "overrides").mkdir()
+    (root / "overrides" / "card.css").write_text("body{margin:0}.c{width:1200px;height:630px;background:rgb(255,0,0)}")
+    (root / "overrides" / "card.html").write_text('<link rel="stylesheet" href="card.css"><div class="c">{{ page.title }}</div>')
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [*MKDOCS, "serve", "-a", f"127.0.0.1:{port}"], cwd=root, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    log: list[str] = []
+    assert proc.stderr is not None
+    reader = threading.Thread(target=lambda: log.extend(iter(proc.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+
+    def wait_for(cond, timeout: float = 90):  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                value = cond()
+            except OSError:
+                value = None
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError("timed out; log:\n" + "".join(log))
+
+    def get(path: str) -> bytes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            return r.read()
+
+    def card_of(page: str) -> str:
+        m = re.search(r'<meta property="og:image" content="([^"]+)">', get(page).decode())
+        assert m
+        return "/" + m.group(1).split("://", 1)[-1].split("/", 1)[1]
+
+    def builds() -> list[str]:
+        return [line for line in log if "hcti: " in line and " cards (" in line]
+
+    try:
+        first = wait_for(lambda: card_of("/"))
+        assert load(get(first)).getpixel((600, 315))[:3] == (255, 0, 0)
+        assert "Chromium launched 1 time" in builds()[-1]
+        (root / "overrides" / "card.css").write_text("body{margin:0}.c{width:1200px;height:630px;background:rgb(0,0,255)}")
+        second = wait_for(lambda: (c := card_of("/")) != first and c)
+        im = load(io.BytesIO(get(second)).getvalue())
+        assert im.size == (1200, 630) and im.getpixel((600, 315))[:3] == (0, 0, 255)
+        assert re.search(r"2 cards \(2 rendered, 0 reused\).*Chromium launched 1 time", builds()[-1])
+        n = len(builds())
+        setup = root / "docs" / "guide" / "setup.md"
+        setup.write_text(setup.read_text().replace("# Setup", "# Setting up"))
+        wait_for(lambda: len(builds()) > n)
+        assert re.search(r"2 cards \(1 rendered, 1 reused\).*Chromium launched 1 time", builds()[-1]), builds()[-1]
+        assert card_of("/") == second
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=20)
+        reader.join(5)
+        proc.stderr.close()
