@@ -35,11 +35,11 @@ def wait_for(cond: Callable[[], object], timeout: float = 30) -> None:
 class Running:
     """A Watcher on its own thread; each build's report arrives on a queue."""
 
-    def __init__(self, src: Path, out: Path, engine: Engine) -> None:
+    def __init__(self, src: Path, out: Path, engine: Engine, *, polling: bool = False) -> None:
         self.reports: queue.Queue[tuple[BuildReport, list[str]]] = queue.Queue()
         self.store = Store(src.parent / "store", root=src, engine=engine)
         self.builder = Builder(src, out, store=self.store)
-        self.watcher = Watcher(self.builder, debounce=0.05, on_report=lambda r, c: self.reports.put((r, c)))
+        self.watcher = Watcher(self.builder, debounce=0.05, polling=polling, on_report=lambda r, c: self.reports.put((r, c)))
         self.thread = threading.Thread(target=self.watcher.run, daemon=True)
         self.thread.start()
         first, _ = self.next()
@@ -137,6 +137,18 @@ def test_deleted_and_renamed_sources(running: Running, tree: Path) -> None:
     assert set(changed) == {"a.md", "e.md"} and report.rendered == 0
     assert not (out / "a.md").exists() and srcs((out / "e.md").read_text()) == a_assets
     assert all((out / a).exists() for a in a_assets)  # still referenced, by the renamed page
+
+
+def test_polling_observer_sees_edits_too(tree: Path, engine: Engine) -> None:
+    """`--poll` (mounts without native events): the same incremental rebuild, from a polling observer."""
+    running = Running(tree, tree.parent / "out", engine, polling=True)
+    try:
+        (tree / "d.md").write_text("# D\n\n" + BOX.format(w=16, c="green"))
+        report, changed = running.next()
+        assert changed == ["d.md"] and report.rendered == 1
+        assert load(tree.parent / "out" / srcs((tree.parent / "out" / "d.md").read_text())[0]).size == (32, 40)
+    finally:
+        running.stop()
 
 
 def _descendants(pid: int) -> set[int]:
