@@ -30,14 +30,12 @@ from .directives import (
     NOTEBOOK_SUFFIXES,
     TEMPLATE_SUFFIXES,
     Directive,
-    NeedsKernel,
     Resolved,
     Templates,
     display_size,
     img_tag,
-    jinja_body,
     link_tag,
-    magic_values,
+    prepare_magic,
     replace_spans,
     resolve,
     scan_markdown,
@@ -284,15 +282,10 @@ class Builder:
 
     def _resolve(self, source: Source, d: Directive) -> Resolved | None:
         """None for a `--jinja` cell that needs the kernel and already has the kernel's output (kept)."""
-        if d.kind == "magic" and magic_values(d) and d.body:
-            try:
-                d.body = jinja_body(d, self.templates)
-            except NeedsKernel as exc:
-                assert source.notebook is not None and d.cell is not None
-                if source.notebook["cells"][d.cell].get("outputs"):
-                    log.debug("%s: %s, keeping the kernel's output", d.path, exc)
-                    return None
-                raise exc.error() from None
+        cells = source.notebook["cells"] if source.notebook else []
+        has_output = d.cell is not None and bool(cells[d.cell].get("outputs"))
+        if not prepare_magic(d, self.templates, has_output=has_output):
+            return None
         return resolve(d, self.src, source.rel, self.templates, default_format=self.default_format)
 
     # -- the whole build
@@ -405,6 +398,8 @@ class Builder:
         if report.errors:
             return
 
+        # What a watcher must follow: templates (in deps already) and the local files each image's render read.
+        inputs = {k: self.store.inputs(r.options, base=r.base) for k, r in unique.items()}
         # Each source's outputs: its rewritten text and its assets (or, for a plain file, its copy).
         produced: dict[str, dict[str, bytes | Path]] = {}
         for source in sources:
@@ -414,9 +409,8 @@ class Builder:
             except DirectiveError as exc:
                 report.errors.append(exc)
             produced[source.rel] = outs
-            # what a watcher must follow: templates and the local files each render read
             for r in source.resolved:
-                deps[source.rel].update(self.store.inputs(r.options, base=r.base))
+                deps[source.rel].update(inputs[key(r)])
         if report.errors:
             return
         for rel in plain:

@@ -18,6 +18,7 @@ import argparse
 import functools
 import html as htmllib
 import json
+import logging
 import posixpath
 import re
 import shlex
@@ -30,6 +31,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .errors import BadRequestError, DirectiveError, HctiError
 from .options import FLAG_PARAMS, PARAM_HELP, CreateOptions, ImageQuery, parse_format
 
+log = logging.getLogger("hcti_build.directives")
 CREATE_KEYS = frozenset(f.name for f in fields(CreateOptions))
 QUERY_KEYS = frozenset(f.name for f in fields(ImageQuery))  # includes `format`
 TAG_KEYS = frozenset({"alt", "class", "title"})
@@ -363,6 +365,22 @@ def jinja_body(d: Directive, templates: Templates) -> str:
         raise d.error(f"--jinja: {exc}") from None
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise d.error(f"--jinja: {exc}") from None
+
+
+def prepare_magic(d: Directive, templates: Templates, *, has_output: bool) -> bool:
+    """Ready a directive for `resolve` where there is no kernel (a build, nbconvert): a `%%hcti` cell loses the
+    magic's own arguments and gets its --jinja body rendered. False when that body reads the kernel's variables
+    and the cell has the output the kernel made: keep that output. Raises DirectiveError when it has none."""
+    if d.kind != "magic" or not magic_values(d) or not d.body:
+        return True
+    try:
+        d.body = jinja_body(d, templates)
+    except NeedsKernel as exc:
+        if has_output:
+            log.debug("%s: %s, keeping the kernel's output", d.path, exc)
+            return False
+        raise exc.error() from None
+    return True
 
 
 def magic_values(d: Directive) -> bool:

@@ -9,11 +9,10 @@ the browser. IPython is imported here only, when the extension is loaded.
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class, no_var_expand
@@ -24,7 +23,7 @@ from traitlets import Unicode
 
 from .browser import Engine
 from .build import Asset, notebook_output, produce, write_if_changed
-from .directives import Directive, Resolved, Templates, format_for_filename, magic_arguments, resolve
+from .directives import Directive, Resolved, Templates, format_for_filename, magic_arguments, parse_magic_line, resolve
 from .errors import DirectiveError, HctiError
 from .store import Store
 
@@ -94,11 +93,10 @@ class HctiMagics(Magics):
         --jinja to render {{ var }} from the notebook's namespace first. Parameter errors are the hosted API's.
         """
         try:
-            # POSIX quoting, as the notebook scanner reads the same line (IPython's own splitter keeps quotes).
-            args = cast(Any, HctiMagics.hcti).parser.parse_args(shlex.split(line))
-        except (UsageError, ValueError) as exc:
+            # The scanner's parser, so a cell means the same run or built (IPython's splitter keeps quotes).
+            values = parse_magic_line(line)
+        except ValueError as exc:
             raise UsageError(f"%%hcti: {exc}") from None
-        values = {k.rstrip("_"): v for k, v in vars(args).items() if v is not None and v is not False}
         output = values.pop("output", None)
         filename = values.pop("filename", None)
         body = self._jinja(cell) if values.pop("jinja", False) else cell
@@ -118,16 +116,15 @@ class HctiMagics(Magics):
             if exc.status_code in (400, 422):
                 raise UsageError(f"%%hcti: {exc.message}") from None
             raise
-        path = store.file(asset.image_id, r.query)
-        link = None
+        path = None
         if filename:
             path = Path(filename).resolve()
             path.parent.mkdir(parents=True, exist_ok=True)
             write_if_changed(path, asset.data)
-            link = filename if r.query.format == "pdf" else None
-        out = notebook_output(asset, r, link)
+        out = notebook_output(asset, r, filename if filename and r.query.format == "pdf" else None)
         publish_display_data(data=out["data"], metadata=out["metadata"], source="hcti")
         if output:
+            path = path or store.file(asset.image_id, r.query)
             self._namespace()[output] = self._result(store, asset, r, path, out)
 
     def _namespace(self) -> dict[str, Any]:

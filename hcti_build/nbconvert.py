@@ -12,7 +12,7 @@ import os
 import posixpath
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from nbconvert.exporters import HTMLExporter, MarkdownExporter
 from nbconvert.preprocessors import Preprocessor
@@ -23,11 +23,9 @@ from traitlets.config import Config
 from .build import Asset, data_uri, notebook_output, produce, reference_html
 from .directives import (
     Directive,
-    NeedsKernel,
     Resolved,
     Templates,
-    jinja_body,
-    magic_values,
+    prepare_magic,
     replace_spans,
     resolve,
     scan_cells,
@@ -94,14 +92,8 @@ class HctiPreprocessor(Preprocessor):
 
     def _resolve(self, d: Directive, root: Path, templates: Templates, cell: Any) -> Resolved | None:
         """None for a `--jinja` cell that needs the kernel and has the kernel's output (kept as it is)."""
-        if d.kind == "magic" and magic_values(d) and d.body:
-            try:
-                d.body = jinja_body(d, templates)
-            except NeedsKernel as exc:
-                if cell.get("outputs"):
-                    self.log.debug("%s: %s, keeping the kernel's output", d.path, exc)
-                    return None
-                raise exc.error() from None
+        if not prepare_magic(d, templates, has_output=bool(cell.get("outputs"))):
+            return None
         return resolve(d, root, "", templates, default_format=self.default_format or None)
 
     def _rehome_kept(
@@ -167,30 +159,31 @@ def _before_extraction(exporter: type[Any]) -> list[Any]:
     return out
 
 
-class HctiMarkdownExporter(MarkdownExporter):
+class _RunsHcti:
+    """Exporter mixin: HctiPreprocessor enabled, with `hcti_options` on top."""
+
+    hcti_options: dict[str, Any] = {}
+
+    @property
+    def default_config(self) -> Config:
+        c = cast(Any, super()).default_config.copy()
+        c.merge(Config({"HctiPreprocessor": {"enabled": True, **self.hcti_options}}))
+        return c
+
+
+class HctiMarkdownExporter(_RunsHcti, MarkdownExporter):
     """`--to hcti-markdown`: Markdown with `%%hcti` images extracted as `<name>_files/hcti-<id>.<ext>`."""
 
     export_from_notebook = "Markdown with hcti images"
     default_preprocessors = List(_before_extraction(MarkdownExporter)).tag(config=True)
 
-    @property
-    def default_config(self) -> Config:
-        c = super().default_config.copy()
-        c.merge(Config({"HctiPreprocessor": {"enabled": True}}))
-        return c
 
-
-class HctiHTMLExporter(HTMLExporter):
+class HctiHTMLExporter(_RunsHcti, HTMLExporter):
     """`--to hcti-html`: HTML with `%%hcti` images embedded (data: URIs), one self-contained file."""
 
     export_from_notebook = "HTML with hcti images"
     default_preprocessors = List(_before_extraction(HTMLExporter)).tag(config=True)
-
-    @property
-    def default_config(self) -> Config:
-        c = super().default_config.copy()
-        c.merge(Config({"HctiPreprocessor": {"enabled": True, "embed_images": True}}))
-        return c
+    hcti_options = {"embed_images": True}
 
 
 __all__ = ["HctiConversionError", "HctiHTMLExporter", "HctiMarkdownExporter", "HctiPreprocessor"]

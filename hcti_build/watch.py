@@ -44,7 +44,6 @@ class Watcher:
         self._stop = threading.Event()
         self._observer: Any = None
         self.ready = threading.Event()  # set once the first build is done and events are being watched
-        self.builds = 0
 
     # -- events (observer thread)
     def _event(self, event: Any) -> None:
@@ -131,7 +130,6 @@ class Watcher:
         todo = None if changed is None else changed | self._failed
         report = self.builder.build(changed=todo)
         self._failed = set(todo or ()) if report.errors else set()
-        self.builds += 1
         self.on_report(report, sorted(changed or ()))
 
     def stop(self) -> None:
