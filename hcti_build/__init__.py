@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .browser import Engine, find_chromium
+from .browser import CancelToken, Engine, cancellable, find_chromium
 from .build import Asset, Builder, BuildReport, asset_name, produce, rewrite_markdown, write_if_changed
 from .directives import Resolved, Templates
 from .errors import (
@@ -14,6 +14,7 @@ from .errors import (
     GoneError,
     HctiError,
     NotFoundError,
+    RenderCancelledError,
     RenderError,
     RenderTimeoutError,
     UnsupportedFormatError,
@@ -27,6 +28,7 @@ __all__ = [
     "BrowserNotFoundError",
     "BuildReport",
     "Builder",
+    "CancelToken",
     "CreateOptions",
     "DirectiveError",
     "Engine",
@@ -34,6 +36,7 @@ __all__ = [
     "HctiError",
     "ImageQuery",
     "NotFoundError",
+    "RenderCancelledError",
     "RenderError",
     "RenderTimeoutError",
     "Resolved",
@@ -41,6 +44,7 @@ __all__ = [
     "Templates",
     "UnsupportedFormatError",
     "asset_name",
+    "cancellable",
     "find_chromium",
     "produce",
     "render",

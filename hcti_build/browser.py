@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import base64
+import concurrent.futures
+import contextlib
+import contextvars
 import logging
 import mimetypes
 import os
@@ -17,14 +20,14 @@ import posixpath
 import shutil
 import subprocess
 import threading
-import tomllib
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from .errors import BadRequestError, BrowserNotFoundError, RenderError, RenderTimeoutError
+from .config import config_value
+from .errors import BadRequestError, BrowserNotFoundError, RenderCancelledError, RenderError, RenderTimeoutError
 from .options import CreateOptions
 
 log = logging.getLogger("hcti_build.browser")
@@ -77,24 +80,58 @@ MEASURE_JS = """([selector, full]) => {
 }"""
 
 
+class CancelToken:
+    """Lets another thread stop the renders a caller is blocked on (a server whose client hung up).
+
+    Cancelling reaches the render's task on the browser loop, which closes and replaces its page, so nothing
+    of the abandoned render is left behind and the pool stays full.
+    """
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self._futures: set[concurrent.futures.Future[Any]] = set()
+        self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            futures = list(self._futures)
+        for fut in futures:
+            fut.cancel()
+
+    def _attach(self, fut: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._futures.add(fut)
+            cancelled = self.cancelled
+        if cancelled:
+            fut.cancel()
+
+    def _detach(self, fut: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._futures.discard(fut)
+
+
+_cancel_token: contextvars.ContextVar[CancelToken | None] = contextvars.ContextVar("hcti_cancel", default=None)
+
+
+@contextlib.contextmanager
+def cancellable(token: CancelToken) -> Iterator[None]:
+    """Renders started in this block (this thread, or threads given a copy of its context) stop on
+    ``token.cancel()`` with RenderCancelledError."""
+    reset = _cancel_token.set(token)
+    try:
+        yield
+    finally:
+        _cancel_token.reset(reset)
+
+
 def configured_chromium(start: Path | None = None) -> str | None:
     """`chromium = "..."` from `[tool.hcti]` in the nearest pyproject.toml, or from an `hcti.toml`."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        for name, table in (("hcti.toml", ()), ("pyproject.toml", ("tool", "hcti"))):
-            path = folder / name
-            if not path.is_file():
-                continue
-            try:
-                data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                continue
-            for key in table:
-                data = data.get(key, {}) if isinstance(data, dict) else {}
-            value = data.get("chromium") if isinstance(data, dict) else None
-            if isinstance(value, str) and value:
-                return str((folder / value).resolve()) if not Path(value).is_absolute() else value
-    return None
+    found = config_value("chromium", start)
+    if found is None:
+        return None
+    value, folder = found
+    return str((folder / value).resolve()) if not Path(value).is_absolute() else value
 
 
 def _playwright_managed() -> list[str]:
@@ -211,7 +248,17 @@ class Engine:
                 self._loop.set_exception_handler(_loop_exception)
                 self._thread = threading.Thread(target=self._loop.run_forever, name="hcti-browser", daemon=True)
                 self._thread.start()
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        token = _cancel_token.get()
+        if token is None:
+            return fut.result(timeout)
+        token._attach(fut)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.CancelledError:
+            raise RenderCancelledError("The render was cancelled (the client went away)") from None
+        finally:
+            token._detach(fut)
 
     @property
     def executable(self) -> str:
@@ -333,6 +380,11 @@ class Engine:
         except TimeoutError as exc:
             slot = await self._replace(slot)
             raise RenderTimeoutError(f"Render did not finish within max_wait_ms={opts.max_wait_ms}") from exc
+        except asyncio.CancelledError:
+            # Cancelled mid-render (CancelToken): the page may be half-way through a navigation, so it is
+            # replaced before it goes back to the pool. Shielded: this task is the one being cancelled.
+            slot = await asyncio.shield(self._replace(slot))
+            raise
         except (BadRequestError, RenderError):
             raise
         except Exception as exc:

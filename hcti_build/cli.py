@@ -1,4 +1,6 @@
-"""The `hcti` command: render, get, ls, rm, usage. Errors are the API's JSON on stderr with exit code 2."""
+"""The `hcti` command: render, get, ls, rm, usage, build, watch, serve, sign.
+
+Errors are the API's JSON on stderr with exit code 2."""
 
 from __future__ import annotations
 
@@ -225,6 +227,84 @@ def watch(poll: bool, debounce: int, **kwargs: Any) -> None:
 
     click.echo(f"hcti watch: {builder.src} -> {builder.out} (Ctrl-C to stop)", err=True)
     serve_forever(Watcher(builder, debounce=debounce / 1000, polling=poll, on_report=report))
+
+
+def _server_module() -> Any:
+    try:
+        from . import server
+    except ImportError as exc:  # the server's stack is an extra
+        _fail(HctiError(f"hcti serve needs the server extra ({exc.name} is missing): pip install 'hcti-build[serve]'"))
+    return server
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
+@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+@click.option("--base-url", help="Public base URL for image URLs in responses (default: the request's own).")
+@click.option(
+    "--queue",
+    default=32,
+    show_default=True,
+    type=click.IntRange(0, 1000),
+    help="Renders that may wait for a page; beyond it, 429.",
+)
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
+def serve(host: str, port: int, store_path: str | None, base_url: str | None, queue: int, access_log: bool) -> None:
+    """Serve the hosted API's REST surface over the local store, so existing API clients work against it.
+
+    HTTP Basic auth with HCTI_USER_ID and HCTI_API_KEY (or `user_id` / `api_key` in [tool.hcti]); without them a
+    key is generated and printed once. Image URLs need no credentials. A gallery of the store is at /.
+    """
+    server = _server_module()
+    try:
+        creds = server.Credentials.resolve()
+        store = Store(store_path)
+        sock = server.bind(host, port)
+    except HctiError as exc:
+        _fail(exc)
+    bound_host, bound_port = sock.getsockname()[:2]
+    url = f"http://{'[' + bound_host + ']' if ':' in bound_host else bound_host}:{bound_port}"
+    click.echo(f"hcti serve: {url}  (store {store.path}; gallery at {url}/)", err=True)
+    if creds.generated:
+        click.echo(f"  user id {creds.user_id}  API key {creds.api_key}", err=True)
+        click.echo("  (generated for this run: set HCTI_USER_ID and HCTI_API_KEY to keep them)", err=True)
+    if not server.is_loopback(bound_host):
+        click.echo(f"  warning: {bound_host} is reachable from other machines", err=True)
+    app = server.create_app(store, creds, base_url=base_url, queue=queue)
+    try:
+        server.serve(app, sock, access_log=access_log)
+    finally:
+        store.engine.close()
+
+
+@main.command()
+@click.argument("query", required=False, default="")
+@click.option("--html-file", type=click.Path(exists=True, dir_okay=False), help="Add html= from a file.")
+@click.option("--css-file", type=click.Path(exists=True, dir_okay=False), help="Add css= from a file.")
+@click.option("--format", "fmt", type=click.Choice(["png", "jpg", "jpeg", "webp", "pdf"]), help="Format path segment.")
+@click.option("--base-url", default="http://127.0.0.1:8000", show_default=True, help="The server's base URL.")
+def sign(query: str, html_file: str | None, css_file: str | None, fmt: str | None, base_url: str) -> None:
+    """Print a signed create-and-render URL for QUERY, e.g. 'html=<p>Hi</p>&css=p{color:red}&width=600'.
+
+    The token is the HMAC-SHA256 of the query string keyed with HCTI_API_KEY, as on the hosted API; the URL
+    renders (or reuses) the image when fetched, with no other credentials.
+    """
+    from urllib.parse import parse_qsl
+
+    server = _server_module()
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if html_file:
+        pairs.append(("html", Path(html_file).read_text(encoding="utf-8")))
+    if css_file:
+        pairs.append(("css", Path(css_file).read_text(encoding="utf-8")))
+    try:
+        creds = server.Credentials.resolve(generate=False)
+        if not pairs:
+            raise HctiError("nothing to sign: give a query such as 'html=<p>Hi</p>'", param="query")
+        click.echo(server.signed_url(base_url, creds, pairs, fmt))
+    except HctiError as exc:
+        _fail(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

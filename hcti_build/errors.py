@@ -11,13 +11,25 @@ class HctiError(Exception):
     status_code = 500
     error = "Internal Server Error"
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(self, message: str, *, param: str | None = None, errors: list[HctiError] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        # Every bad field of one request, so a client fixes them all at once (the first is this error itself).
+        self.errors = errors or ([self] if param else [])
+
+    @property
+    def validation_errors(self) -> list[dict[str, str]]:
+        return [{"field": e.param or "", "message": e.message} for e in self.errors]
 
     def to_json(self) -> dict[str, Any]:
-        return {"error": self.error, "statusCode": self.status_code, "message": self.message}
+        """The API's error body, plus ``validation_errors``: one ``{"field", "message"}`` per bad field."""
+        return {
+            "error": self.error,
+            "statusCode": self.status_code,
+            "message": self.message,
+            "validation_errors": self.validation_errors,
+        }
 
     def _render_traceback_(self) -> list[str]:
         """IPython and Jupyter show this instead of a traceback: the API's error, not our internals."""
@@ -65,6 +77,13 @@ class RenderError(HctiError):
 class RenderTimeoutError(RenderError):
     status_code = 408
     error = "Request Timeout"
+
+
+class RenderCancelledError(RenderError):
+    """The caller cancelled the render (an HTTP client that disconnected); nothing was stored."""
+
+    status_code = 499
+    error = "Client Closed Request"
 
 
 class BrowserNotFoundError(HctiError):

@@ -97,6 +97,38 @@ def _text(name: str, value: Any) -> str:
     return value
 
 
+# Parameters of the hosted API that have no effect offline: accepted (and checked) so existing clients work
+# unchanged, and left out of the id. There is no network for consent banners, and emoji always come from the
+# installed colour emoji font (Twemoji would be a download).
+COMPAT_PARAMS = frozenset({"block_consent_banners", "disable_twemoji"})
+
+
+class _Errors:
+    """Collects the BadRequestError of each field checked in a ``with`` block, to report them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[BadRequestError] = []
+
+    def add(self, exc: BadRequestError) -> None:
+        self.items.append(exc)
+
+    def __enter__(self) -> _Errors:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        if isinstance(exc, BadRequestError):
+            self.items.append(exc)
+            return True
+        return False
+
+    def raise_any(self) -> None:
+        if not self.items:
+            return
+        first = self.items[0]
+        message = "; ".join(e.message for e in self.items)
+        raise BadRequestError(message, param=first.param, errors=list(self.items))
+
+
 @dataclass(frozen=True)
 class CreateOptions:
     """The API's creation parameters. ``canonical_json()`` is the form that is hashed into an image's id."""
@@ -121,53 +153,72 @@ class CreateOptions:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> CreateOptions:
-        """Validate API-style input (JSON values or strings) and return frozen options."""
+        """Validate API-style input (JSON values or strings) and return frozen options.
+
+        Every bad field is checked, not only the first: the error's ``errors`` name them all.
+        """
+        errs = _Errors()
         known = {f.name for f in fields(cls)}
-        unknown = sorted(k for k in data if k not in known)
-        if unknown:
-            raise BadRequestError(f"Unknown parameter: {unknown[0]}", param=unknown[0])
-        v: dict[str, Any] = {k: val for k, val in data.items() if val is not None and val != ""}
+        for name in sorted(k for k in data if k not in known and k not in COMPAT_PARAMS):
+            errs.add(BadRequestError(f"Unknown parameter: {name}", param=name))
+        v: dict[str, Any] = {k: val for k, val in data.items() if k in known and val is not None and val != ""}
+        for name in sorted(COMPAT_PARAMS & set(data)):
+            with errs:  # accepted from API clients and checked, but they change nothing here (see COMPAT_PARAMS)
+                if data[name] is not None and data[name] != "":
+                    _bool(name, data[name])
         out: dict[str, Any] = {}
         for name in ("html", "css", "url", "google_fonts", "selector", "timezone"):
             if name in v:
-                out[name] = _text(name, v[name])
-        if "url" in out:
-            if not re.match(r"^https?://[^\s/]+", out["url"]):
-                raise BadRequestError("url must be a fully qualified http(s) URL", param="url")
-            out.pop("html", None)  # the API: url overrides html
-        elif not out.get("html", "").strip():  # whitespace renders nothing: as good as missing
-            raise BadRequestError("HTML is Required", param="html")
-        if "ms_delay" in v:
-            out["ms_delay"] = _int("ms_delay", v["ms_delay"], 0, 20000)
-        if "max_wait_ms" in v:
-            out["max_wait_ms"] = _int("max_wait_ms", v["max_wait_ms"], 1, 30000)
+                with errs:
+                    out[name] = _text(name, v[name])
+        with errs:
+            if "url" in out:
+                if not re.match(r"^https?://[^\s/]+", out["url"]):
+                    raise BadRequestError("url must be a fully qualified http(s) URL", param="url")
+                out.pop("html", None)  # the API: url overrides html
+            elif not any(name in v and name not in out for name in ("url", "html")):  # (a bad one is reported)
+                if not out.get("html", "").strip():  # whitespace renders nothing: as good as missing
+                    raise BadRequestError("HTML is Required", param="html")
+        for name, lo, hi in (("ms_delay", 0, 20000), ("max_wait_ms", 1, 30000)):
+            if name in v:
+                with errs:
+                    out[name] = _int(name, v[name], lo, hi)
         if "device_scale" in v:
-            out["device_scale"] = _number("device_scale", v["device_scale"], 0.1, 3, integer=False)
+            with errs:
+                out["device_scale"] = _number("device_scale", v["device_scale"], 0.1, 3, integer=False)
         for name in ("render_when_ready", "full_screen", "transparent_background"):
             if name in v:
-                out[name] = _bool(name, v[name])
+                with errs:
+                    out[name] = _bool(name, v[name])
         has_w, has_h = "viewport_width" in v, "viewport_height" in v
         if has_w != has_h:
-            raise BadRequestError("viewport_width and viewport_height must be used together", param="viewport_width")
-        if has_w:
-            out["viewport_width"] = _int("viewport_width", v["viewport_width"], 1, 5000)
-            out["viewport_height"] = _int("viewport_height", v["viewport_height"], 1, 5000)
-        if "color_scheme" in v:
-            out["color_scheme"] = _choice("color_scheme", v["color_scheme"], ("light", "dark"))
-        if "media_type" in v:
-            out["media_type"] = _choice("media_type", v["media_type"], ("screen", "print"))
+            given = "viewport_width" if has_w else "viewport_height"
+            errs.add(BadRequestError("viewport_width and viewport_height must be used together", param=given))
+        elif has_w:
+            for name in ("viewport_width", "viewport_height"):
+                with errs:
+                    out[name] = _int(name, v[name], 1, 5000)
+        for name, choices in (("color_scheme", ("light", "dark")), ("media_type", ("screen", "print"))):
+            if name in v:
+                with errs:
+                    out[name] = _choice(name, v[name], choices)
         if "timezone" in out:
-            _check_timezone(out["timezone"])
+            with errs:
+                _check_timezone(out["timezone"])
         if "pdf_options" in v:
-            pdf = v["pdf_options"]
-            if isinstance(pdf, str):
-                try:
-                    pdf = json.loads(pdf)
-                except ValueError:
-                    pdf = None
-            if not isinstance(pdf, Mapping):
-                raise BadRequestError("pdf_options must be a JSON object", param="pdf_options")
-            out["pdf_options"] = dict(pdf)
+            with errs:
+                pdf = v["pdf_options"]
+                if isinstance(pdf, str):
+                    try:
+                        pdf = json.loads(pdf)
+                    except ValueError:
+                        pdf = None
+                if not isinstance(pdf, Mapping):
+                    raise BadRequestError("pdf_options must be a JSON object", param="pdf_options")
+                out["pdf_options"] = dict(pdf)
+        errs.raise_any()
+        if out.get("device_scale") == (1.0 if "url" in out else 2.0):
+            del out["device_scale"]  # the default said out loud is the same request: the same id
         return cls(**out)
 
     @property
@@ -250,34 +301,37 @@ class ImageQuery:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], fmt: str | None = None) -> ImageQuery:
+        errs = _Errors()
         known = {f.name for f in fields(cls)}
-        unknown = sorted(k for k in data if k not in known)
-        if unknown:
-            raise BadRequestError(f"Unknown query parameter: {unknown[0]}", param=unknown[0])
-        v = {k: val for k, val in data.items() if val is not None and val != ""}
-        out: dict[str, Any] = {"format": parse_format(fmt or v.get("format") or "png")}
-        for name in ("width", "height"):
+        for name in sorted(k for k in data if k not in known):
+            errs.add(BadRequestError(f"Unknown query parameter: {name}", param=name))
+        v = {k: val for k, val in data.items() if k in known and val is not None and val != ""}
+        out: dict[str, Any] = {"format": parse_format(fmt or v.get("format") or "png")}  # 422, not a 400
+        for name, lo, hi in (("width", 1, 5000), ("height", 1, 5000), ("dpi", 30, 600)):
             if name in v:
-                out[name] = _int(name, v[name], 1, 5000)
-        if "dpi" in v:
-            out["dpi"] = _int("dpi", v["dpi"], 30, 600)
+                with errs:
+                    out[name] = _int(name, v[name], lo, hi)
         if "dl" in v:
-            out["dl"] = _bool("dl", v["dl"])
+            with errs:
+                out["dl"] = _bool("dl", v["dl"])
         if "aspect_ratio" in v:
             m = re.match(r"^(\d+)[_:](\d+)$", str(v["aspect_ratio"]).strip())
             if not m or int(m.group(1)) == 0 or int(m.group(2)) == 0:
-                raise BadRequestError("aspect_ratio must be width_height, e.g. 16_9 or 1_1", param="aspect_ratio")
-            out["aspect_ratio"] = (int(m.group(1)), int(m.group(2)))
+                errs.add(BadRequestError("aspect_ratio must be width_height, e.g. 16_9 or 1_1", param="aspect_ratio"))
+            else:
+                out["aspect_ratio"] = (int(m.group(1)), int(m.group(2)))
         for name in CROP_PARAMS[1:]:
             if name in v:
-                out[name] = Length.parse(name, v[name])
+                with errs:
+                    out[name] = Length.parse(name, v[name])
         for a, b, size in (("x_1", "x_2", "crop_width"), ("y_1", "y_2", "crop_height")):
-            if b in out and a not in out:
-                raise BadRequestError(f"{b} must be used with {a}", param=b)
+            if b in out and a not in v:
+                errs.add(BadRequestError(f"{b} must be used with {a}", param=b))
             if b in out and size in out:
-                raise BadRequestError(f"{b} and {size} cannot be used together", param=size)
+                errs.add(BadRequestError(f"{b} and {size} cannot be used together", param=size))
         if "aspect_ratio" in out and "crop_width" in out and "crop_height" in out:
-            raise BadRequestError("aspect_ratio cannot be used with both crop_width and crop_height", param="aspect_ratio")
+            errs.add(BadRequestError("aspect_ratio cannot be used with both crop_width and crop_height", param="aspect_ratio"))
+        errs.raise_any()
         return cls(**out)
 
     @classmethod
@@ -309,3 +363,25 @@ def parse_format(fmt: str) -> str:
     if key not in FORMATS:
         raise UnsupportedFormatError(key)
     return FORMATS[key]
+
+
+def batch_options(default_options: Any, variations: Any) -> list[CreateOptions]:
+    """POST /v1/image/batch's input: each of 1-25 variations merged over ``default_options`` and validated. Every
+    bad field is reported, named by its place (``variations[2].width``)."""
+    if default_options is not None and not isinstance(default_options, Mapping):
+        raise BadRequestError("default_options must be an object", param="default_options")
+    if not isinstance(variations, (list, tuple)) or not 1 <= len(variations) <= 25:
+        raise BadRequestError("variations must be a list of 1 to 25 images", param="variations")
+    errs = _Errors()
+    out = []
+    for i, variation in enumerate(variations):
+        if not isinstance(variation, Mapping):
+            errs.add(BadRequestError(f"variations[{i}] must be an object", param=f"variations[{i}]"))
+            continue
+        try:
+            out.append(CreateOptions.from_mapping({**(default_options or {}), **variation}))
+        except BadRequestError as exc:
+            for e in exc.errors or [exc]:
+                errs.add(BadRequestError(f"variations[{i}]: {e.message}", param=f"variations[{i}].{e.param}"))
+    errs.raise_any()
+    return out

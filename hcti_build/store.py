@@ -9,7 +9,9 @@ derives the id without a browser (the "depfile" scheme of ccache and Bazel).
 from __future__ import annotations
 
 import base64
+import builtins
 import concurrent.futures
+import contextvars
 import hashlib
 import json
 import os
@@ -27,7 +29,7 @@ from typing import Any
 from . import imaging
 from .browser import Engine, chromium_version, default_engine
 from .errors import BadRequestError, GoneError, NotFoundError
-from .options import CreateOptions, ImageQuery
+from .options import CreateOptions, ImageQuery, batch_options
 
 RENDER_VERSION = "2"  # bumped when the same request renders differently (2: files served with their MIME type)
 _UMASK = os.umask(0)
@@ -290,28 +292,36 @@ class Store:
 
     def master(self, image_id: str) -> bytes:
         """The master PNG, its hash checked; a corrupt or missing object is rendered again, never served."""
+        return self._master(image_id)[0]
+
+    def _master(self, image_id: str) -> tuple[bytes, str]:
         params, root, sha, _, base = self._row(image_id)
         obj = self._object(image_id)
         try:
             data = obj.read_bytes()
             if hashlib.sha256(data).hexdigest() == sha:
-                return data
+                return data, sha
         except OSError:
             pass
         opts = CreateOptions.from_mapping(json.loads(params))
         cap = self.engine.render(opts, root, base)
         atomic_write(obj, cap.png)
+        sha = hashlib.sha256(cap.png).hexdigest()
         with self._db() as db:
-            db.execute(
-                "UPDATE images SET sha256=?, size=? WHERE id=?", (hashlib.sha256(cap.png).hexdigest(), len(cap.png), image_id)
-            )
-        return cap.png
+            db.execute("UPDATE images SET sha256=?, size=? WHERE id=?", (sha, len(cap.png), image_id))
+        return cap.png, sha
 
     def get(self, image_id: str, query: ImageQuery | Mapping[str, Any] | None = None, fmt: str | None = None) -> bytes:
         """GET /v1/image/:id[.ext]?query: the final bytes, derived variants cached beside the master."""
+        return self.read(image_id, query, fmt)[0]
+
+    def read(
+        self, image_id: str, query: ImageQuery | Mapping[str, Any] | None = None, fmt: str | None = None
+    ) -> tuple[bytes, str]:
+        """`get`, with the bytes' sha256 (checked on this read): a strong HTTP ETag for free."""
         q = query if isinstance(query, ImageQuery) else ImageQuery.from_mapping(query or {}, fmt)
         if q.is_identity:
-            return self.master(image_id)
+            return self._master(image_id)
         params, root, _, _, base = self._row(image_id)
         key = self._variant_key(q)
         path = self._variant(image_id, q)
@@ -319,15 +329,38 @@ class Store:
         if row and path.is_file():
             data = path.read_bytes()
             if hashlib.sha256(data).hexdigest() == row[0]:
-                return data
+                return data, row[0]
         if q.format == "pdf" and not q.has_crop and q.width is None and q.height is None:
             data = self.engine.pdf(CreateOptions.from_mapping(json.loads(params)), root, base)
         else:
             data = imaging.apply(self.master(image_id), q)
         atomic_write(path, data)
+        sha = hashlib.sha256(data).hexdigest()
         with self._db() as db:
-            db.execute("INSERT OR REPLACE INTO variants VALUES (?, ?, ?)", (image_id, key, hashlib.sha256(data).hexdigest()))
-        return data
+            db.execute("INSERT OR REPLACE INTO variants VALUES (?, ?, ?)", (image_id, key, sha))
+        return data, sha
+
+    def info(self, image_id: str) -> dict[str, Any]:
+        """What the index knows of a live image: id, created_at, pixel width and height, bytes, parameters."""
+        _valid_id(image_id)
+        row = (
+            self._db()
+            .execute("SELECT created_at, width, height, size, params, deleted_at FROM images WHERE id=?", (image_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise NotFoundError(f"Image not found: {image_id}")
+        if row[5] is not None:
+            raise GoneError(f"Image {image_id} was deleted")
+        created, width, height, size, params, _ = row
+        return {
+            "id": image_id,
+            "created_at": _iso(created),
+            "width": width,
+            "height": height,
+            "size": size,
+            "params": json.loads(params),
+        }
 
     def file(self, image_id: str, query: ImageQuery | Mapping[str, Any] | None = None) -> Path:
         """Where `get(image_id, query)`'s bytes are kept in the store (checked, derived if missing). Read it,
@@ -393,13 +426,17 @@ class Store:
 
     def batch(self, default_options: Mapping[str, Any] | None, variations: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """POST /v1/image/batch: up to 25 variations merged over default_options, rendered concurrently."""
-        if not isinstance(variations, Sequence) or not variations or len(variations) > 25:
-            raise BadRequestError("variations must be a list of 1 to 25 images", param="variations")
-        opts = [CreateOptions.from_mapping({**(default_options or {}), **v}) for v in variations]
+        return {"images": self.create_many(batch_options(default_options, variations))}
+
+    def create_many(self, options: Sequence[CreateOptions]) -> builtins.list[dict[str, str]]:
+        """`create` for each, concurrently on the engine's page pool; results in the same order."""
+        if len(options) == 1:
+            return [self.create(options[0])]
         workers = self.engine.pool_size
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="hcti-batch") as pool:
-            results = list(pool.map(self.create, opts))
-        return {"images": results}
+            # Each render runs in the caller's context, so a CancelToken the caller holds reaches them all.
+            futures = [pool.submit(contextvars.copy_context().run, self.create, o) for o in options]
+            return [f.result() for f in futures]
 
     def usage(self) -> dict[str, Any]:
         """GET /v1/usage: renders rolled up by hour, day and month (UTC)."""

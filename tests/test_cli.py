@@ -42,7 +42,12 @@ def test_render_get_ls_rm(tmp_path: Path) -> None:
 def test_bad_input_is_the_apis_error(tmp_path: Path) -> None:
     r = hcti("render", "--css", "p{}", cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert json.loads(r.stderr) == {"error": "Bad Request", "statusCode": 400, "message": "HTML is Required"}
+    assert json.loads(r.stderr) == {
+        "error": "Bad Request",
+        "statusCode": 400,
+        "message": "HTML is Required",
+        "validation_errors": [{"field": "html", "message": "HTML is Required"}],
+    }
     r = hcti("render", "--html", "<p>x</p>", "--device_scale", "9", cwd=tmp_path)
     assert r.returncode == 2 and "device_scale" in json.loads(r.stderr)["message"]
     r = hcti("render", "--html", "<p>x</p>", "-o", "x.gif", cwd=tmp_path)

@@ -2,13 +2,18 @@ from __future__ import annotations
 
 import pytest
 
-from hcti_build import BadRequestError, CreateOptions
+from hcti_build import BadRequestError, CreateOptions, ImageQuery
 
 
 def test_html_required_is_the_apis_message() -> None:
     with pytest.raises(BadRequestError) as err:
         CreateOptions.from_mapping({"css": "p{}"})
-    assert err.value.to_json() == {"error": "Bad Request", "statusCode": 400, "message": "HTML is Required"}
+    assert err.value.to_json() == {
+        "error": "Bad Request",
+        "statusCode": 400,
+        "message": "HTML is Required",
+        "validation_errors": [{"field": "html", "message": "HTML is Required"}],
+    }
 
 
 @pytest.mark.parametrize(
@@ -41,3 +46,23 @@ def test_defaults_and_canonical_form() -> None:
     assert a.scale == 2.0
     u = CreateOptions.from_mapping({"url": "https://example.org", "html": "<p>ignored</p>"})
     assert u.scale == 1.0 and u.html is None  # url wins, as in the API
+
+
+def test_every_bad_field_is_named_at_once() -> None:
+    with pytest.raises(BadRequestError) as err:
+        CreateOptions.from_mapping({"html": "<p>x</p>", "device_scale": "9", "ms_delay": -1, "colour": "red"})
+    fields = [e["field"] for e in err.value.to_json()["validation_errors"]]
+    assert fields == ["colour", "ms_delay", "device_scale"]
+    assert "device_scale must be a number between 0.1 and 3" in err.value.message
+    with pytest.raises(BadRequestError) as err:
+        ImageQuery.from_mapping({"width": "0", "dpi": "9000", "x_2": "10"})
+    assert [e["field"] for e in err.value.to_json()["validation_errors"]] == ["width", "dpi", "x_2"]
+
+
+def test_hosted_api_only_parameters_are_accepted_and_change_nothing() -> None:
+    plain = CreateOptions.from_mapping({"html": "<p>x</p>"})
+    compat = CreateOptions.from_mapping({"html": "<p>x</p>", "block_consent_banners": "true", "disable_twemoji": False})
+    assert compat == plain and compat.canonical_json() == plain.canonical_json()
+    with pytest.raises(BadRequestError) as err:
+        CreateOptions.from_mapping({"html": "<p>x</p>", "disable_twemoji": "maybe"})
+    assert err.value.param == "disable_twemoji"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import load
+from conftest import alive, descendants, load
 
 from hcti_build import Engine, Store
 from hcti_build.build import Builder, BuildReport
@@ -151,36 +151,6 @@ def test_polling_observer_sees_edits_too(tree: Path, engine: Engine) -> None:
         running.stop()
 
 
-def _descendants(pid: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    found, todo = set(), [pid]
-    while todo:
-        p = todo.pop()
-        for child, parent in parents.items():
-            if parent == p and child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _alive(pids: set[int]) -> set[int]:
-    alive = set()
-    for p in pids:
-        try:
-            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            alive.add(p)
-    return alive
-
-
 @pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
 def test_signals_exit_within_a_second_leaving_no_chromium(tree: Path, how: str) -> None:
     cmd = [sys.executable, "-m", "hcti_build.cli", "watch", str(tree), "--out", str(tree.parent / "out")]
@@ -192,7 +162,7 @@ def test_signals_exit_within_a_second_leaving_no_chromium(tree: Path, how: str) 
         while "initial build" not in (line := proc.stderr.readline()):
             assert line, "".join(lines)
             lines.append(line)
-        browser = {p for p in _descendants(proc.pid) if "chrom" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")}
+        browser = {p for p in descendants(proc.pid) if "chrom" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")}
         assert browser  # the warm browser is running
         t0 = time.monotonic()
         if how == "SIGTERM":
@@ -201,7 +171,7 @@ def test_signals_exit_within_a_second_leaving_no_chromium(tree: Path, how: str) 
             os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=5) == 0
         assert time.monotonic() - t0 < 1.0
-        wait_for(lambda: not _alive(browser), timeout=2)
+        wait_for(lambda: not alive(browser), timeout=2)
         rest = proc.stderr.read()
         assert "Traceback" not in rest and "Exception" not in rest, rest
     finally:

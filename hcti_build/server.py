@@ -1,0 +1,501 @@
+"""`hcti serve`: the hosted API's REST surface over the local store, on Starlette and uvicorn.
+
+Existing API clients work unchanged against it, pointed at its base URL: the same routes, bodies, status
+codes and JSON errors. Every render goes through the store's one browser and its page pool. Renders are
+admitted to a bounded queue (429 when it is full), and a client that hangs up cancels its render: the page
+is replaced and returned to the pool, and nothing enters the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import concurrent.futures
+import contextvars
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, quote, urlencode
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .browser import CancelToken, cancellable
+from .config import config_value
+from .errors import BadRequestError, HctiError
+from .options import MIME, CreateOptions, ImageQuery, batch_options, parse_format
+from .store import Store
+
+log = logging.getLogger("hcti_build.server")
+T = TypeVar("T")
+
+MAX_BODY = 16 * 1024 * 1024  # a request body above this is refused with 413 before it is read in full
+GALLERY_PAGE = 24
+THUMB_WIDTH = 320
+IMMUTABLE = "public, max-age=31536000, immutable"  # an id names one image forever (content-addressed)
+
+
+class UnauthorizedError(HctiError):
+    status_code = 401
+    error = "Unauthorized"
+
+
+class TooManyRequestsError(HctiError):
+    status_code = 429
+    error = "Too Many Requests"
+
+
+class PayloadTooLargeError(HctiError):
+    status_code = 413
+    error = "Payload Too Large"
+
+
+class ClientGoneError(HctiError):
+    status_code = 499
+    error = "Client Closed Request"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The HTTP Basic user id and API key the server accepts; ``generated`` when made up for this run."""
+
+    user_id: str
+    api_key: str
+    generated: bool = False
+
+    @classmethod
+    def resolve(cls, user_id: str | None = None, api_key: str | None = None, *, generate: bool = True) -> Credentials:
+        """From the arguments, else HCTI_USER_ID / HCTI_API_KEY, else `user_id` / `api_key` in the project's
+        config; with ``generate``, a missing key (and user id) is made up."""
+
+        def pick(value: str | None, env: str, key: str) -> str | None:
+            found = config_value(key)
+            return value or os.environ.get(env) or (found[0] if found else None)
+
+        uid = pick(user_id, "HCTI_USER_ID", "user_id")
+        key = pick(api_key, "HCTI_API_KEY", "api_key")
+        if key and not uid:
+            raise BadRequestError("HCTI_API_KEY is set but HCTI_USER_ID is not: set both", param="user_id")
+        if key and uid:
+            return cls(uid, key)
+        if not generate:
+            raise BadRequestError("no credentials: set HCTI_USER_ID and HCTI_API_KEY (as for hcti serve)", param="api_key")
+        return cls(uid or str(uuid.uuid4()), secrets.token_urlsafe(24), generated=True)
+
+
+def sign(query: str, api_key: str) -> str:
+    """The create-and-render token: lowercase hex HMAC-SHA256 of the raw query string, keyed with the API key."""
+    return hmac.new(api_key.encode(), query.encode(), hashlib.sha256).hexdigest()
+
+
+def signed_url(base_url: str, creds: Credentials, params: str | Sequence[tuple[str, str]], fmt: str | None = None) -> str:
+    """A create-and-render URL for ``params`` (a query string or pairs), re-encoded in one canonical form
+    (RFC 3986, ``%20`` for spaces) so that what is signed is exactly what a client sends."""
+    pairs = parse_qsl(params, keep_blank_values=True, strict_parsing=False) if isinstance(params, str) else list(params)
+    query = urlencode(pairs, quote_via=quote, safe="")
+    path = f"/v1/image/create-and-render/{quote(creds.user_id, safe='')}/{sign(query, creds.api_key)}"
+    if fmt:
+        path += f"/{parse_format(fmt)}"
+    return f"{base_url.rstrip('/')}{path}?{query}"
+
+
+class RenderQueue:
+    """Admission for renders: ``limit`` renders running or waiting for a page. Used from the event loop only."""
+
+    def __init__(self, pages: int, queue: int) -> None:
+        self.pages, self.queue = pages, queue
+        self.limit = pages + queue
+        self.admitted = 0
+
+    def acquire(self, n: int) -> None:
+        # A batch larger than the whole queue still runs when nothing else is admitted, so it is never refused
+        # for good.
+        if self.admitted and self.admitted + n > self.limit:
+            raise TooManyRequestsError(
+                f"Too many renders in progress: {self.admitted} running or queued, limit {self.limit} "
+                f"({self.pages} pages + {self.queue} queued). Retry shortly."
+            )
+        self.admitted += n
+
+    def release(self, n: int) -> None:
+        self.admitted -= n
+
+
+class _BodyLimit:
+    """Refuses request bodies over ``limit`` bytes: at once when Content-Length says so, else while reading."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.limit:
+            await _error_response(PayloadTooLargeError(self._message()))(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise PayloadTooLargeError(self._message())
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _message(self) -> str:
+        return f"The request body is larger than {self.limit // (1024 * 1024)} MB"
+
+
+def _error_response(exc: HctiError) -> JSONResponse:
+    headers = {}
+    if isinstance(exc, UnauthorizedError) and exc.message != "Invalid token":
+        headers["WWW-Authenticate"] = 'Basic realm="hcti-build", charset="UTF-8"'
+    if isinstance(exc, TooManyRequestsError):
+        headers["Retry-After"] = "1"
+    return JSONResponse(exc.to_json(), status_code=exc.status_code, headers=headers)
+
+
+class Api:
+    """The routes, over one store. ``queue`` renders may wait for a page beyond the pool's own."""
+
+    def __init__(self, store: Store, creds: Credentials, *, base_url: str | None = None, queue: int = 32) -> None:
+        self.store = store
+        self.creds = creds
+        self.base_url = base_url.rstrip("/") if base_url else None
+        pages = store.engine.pool_size
+        self.queue = RenderQueue(pages, queue)
+        # Renders block a thread for their whole duration; their own pool keeps them from starving the threads
+        # that serve stored images.
+        self._render_threads = concurrent.futures.ThreadPoolExecutor(self.queue.limit, thread_name_prefix="hcti-serve")
+        templates = Path(__file__).parent / "templates"
+        self._jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), autoescape=True)
+
+    def close(self) -> None:
+        self._render_threads.shutdown(wait=True, cancel_futures=True)
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def authorize(self, request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        user = key = ""
+        if scheme.lower() == "basic":
+            try:
+                user, _, key = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                pass
+        # Both compared in constant time, and both always compared: no timing tells which one was wrong.
+        ok_user = hmac.compare_digest(user.encode(), self.creds.user_id.encode())
+        ok_key = hmac.compare_digest(key.encode(), self.creds.api_key.encode())
+        if not (ok_user and ok_key):
+            message = (
+                "Invalid user id or API key" if header else "Authentication required: HTTP Basic with your user id and API key"
+            )
+            raise UnauthorizedError(message)
+
+    def url(self, request: Request, image_id: str) -> str:
+        base = self.base_url or str(request.base_url).rstrip("/")
+        return f"{base}/v1/image/{image_id}"
+
+    async def thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Blocking store work (SQLite, files) off the event loop."""
+        return await run_in_threadpool(fn, *args)
+
+    async def render(self, request: Request, options: Sequence[CreateOptions]) -> list[str]:
+        """Ids for ``options``: store hits answered at once, misses admitted to the queue and rendered. A client
+        that disconnects cancels its renders."""
+        hits = await self.thread(lambda: [self.store.lookup(o) for o in options])
+        misses = sum(1 for h in hits if h is None)
+        if not misses:
+            return [h for h in hits if h is not None]
+        self.queue.acquire(misses)
+        token = CancelToken()
+        try:
+
+            def work() -> list[str]:
+                with cancellable(token):
+                    return [r["id"] for r in self.store.create_many(options)]
+
+            loop = asyncio.get_running_loop()
+            job = loop.run_in_executor(self._render_threads, contextvars.copy_context().run, work)
+            gone = asyncio.ensure_future(_disconnected(request))
+            waiting: set[asyncio.Future[Any]] = {job, gone}
+            try:
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                gone.cancel()
+            if not job.done() and gone.done() and not gone.cancelled() and gone.exception() is None:
+                token.cancel()
+                try:
+                    await job
+                except HctiError:
+                    pass
+                log.info("client went away; %d render(s) cancelled", misses)
+                raise ClientGoneError("The client closed the connection; the render was cancelled")
+            return await job
+        finally:
+            self.queue.release(misses)
+
+    def image_response(self, request: Request, image_id: str, q: ImageQuery, data: bytes, sha: str, cache: str) -> Response:
+        etag = f'"{sha}"'
+        headers = {"ETag": etag, "Cache-Control": cache}
+        if _etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        disposition = "attachment" if q.dl else "inline"
+        headers["Content-Disposition"] = f'{disposition}; filename="{image_id}.{q.format}"'
+        return Response(data, media_type=MIME[q.format], headers=headers)
+
+    # -- routes ----------------------------------------------------------------------------------
+    async def create_image(self, request: Request) -> Response:
+        self.authorize(request)
+        options = CreateOptions.from_mapping(await _body(request))
+        (image_id,) = await self.render(request, [options])
+        return JSONResponse({"url": self.url(request, image_id), "id": image_id})
+
+    async def get_image(self, request: Request) -> Response:
+        image_id, ext = _split_name(request.path_params["name"])
+        query = ImageQuery.from_mapping(dict(request.query_params), ext or "png")
+        data, sha = await self.thread(self.store.read, image_id, query)
+        return self.image_response(request, image_id, query, data, sha, IMMUTABLE)
+
+    async def delete_image(self, request: Request) -> Response:
+        self.authorize(request)
+        image_id, _ = _split_name(request.path_params["name"])
+        await self.thread(self.store.delete, image_id)
+        return Response(status_code=202)
+
+    async def create_batch(self, request: Request) -> Response:
+        self.authorize(request)
+        body = await _body(request)
+        options = batch_options(body.get("default_options"), body.get("variations"))
+        ids = await self.render(request, options)
+        return JSONResponse({"images": [{"url": self.url(request, i), "id": i} for i in ids]})
+
+    async def delete_batch(self, request: Request) -> Response:
+        self.authorize(request)
+        ids = (await _body(request)).get("ids")
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+            raise BadRequestError("ids must be a non-empty list of image ids", param="ids")
+        await self.thread(self.store.batch_delete, ids)
+        return Response(status_code=202)
+
+    async def list_images(self, request: Request) -> Response:
+        self.authorize(request)
+        raw = request.query_params.get("count") or "50"
+        if not raw.isdigit():
+            raise BadRequestError("count must be an integer between 1 and 50", param="count")
+        page = await self.thread(self.store.list, int(raw), request.query_params.get("page_token") or None)
+        for image in page["images"]:
+            image["url"] = self.url(request, image["id"])
+        return JSONResponse(page)
+
+    async def usage(self, request: Request) -> Response:
+        self.authorize(request)
+        return JSONResponse(await self.thread(self.store.usage))
+
+    async def ping(self, request: Request) -> Response:
+        self.authorize(request)
+        return JSONResponse({"status": "ok"})
+
+    async def create_and_render(self, request: Request) -> Response:
+        """GET /v1/image/create-and-render/:user_id/:token[/:format]?<creation and image query>: the signed URL
+        is its own credential (no Basic auth), so it can sit in an <img> on a page."""
+        raw = request.scope["query_string"].decode("latin-1")
+        user_ok = hmac.compare_digest(request.path_params["user_id"].encode(), self.creds.user_id.encode())
+        token_ok = hmac.compare_digest(request.path_params["token"].lower().encode(), sign(raw, self.creds.api_key).encode())
+        if not (user_ok and token_ok):
+            raise UnauthorizedError("Invalid token")
+        fmt = request.path_params.get("fmt") or "png"
+        image_fields = set(ImageQuery.__dataclass_fields__) - {"format"}
+        pairs = dict(parse_qsl(raw, keep_blank_values=True))
+        query = ImageQuery.from_mapping({k: v for k, v in pairs.items() if k in image_fields}, fmt)
+        options = CreateOptions.from_mapping({k: v for k, v in pairs.items() if k not in image_fields})
+        (image_id,) = await self.render(request, [options])
+        data, sha = await self.thread(self.store.read, image_id, query)
+        response = self.image_response(request, image_id, query, data, sha, "no-cache")
+        response.headers["X-Image-Id"] = image_id
+        return response
+
+    async def gallery(self, request: Request) -> Response:
+        self.authorize(request)
+        token = request.query_params.get("page_token") or None
+
+        def page() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            listing = self.store.list(GALLERY_PAGE, token)
+            return listing, [self.store.info(i["id"]) for i in listing["images"]]
+
+        listing, infos = await self.thread(page)
+        for info in infos:
+            info["url"] = self.url(request, info["id"])
+            thumb = f"/v1/image/{info['id']}.jpg"
+            info["thumb"] = thumb + (f"?width={THUMB_WIDTH}" if (info["width"] or 0) > THUMB_WIDTH else "")
+            info["kb"] = f"{(info['size'] or 0) / 1024:.1f}"
+            source = info["params"].get("url") or info["params"].get("html") or ""
+            info["summary"] = " ".join(source.split())[:160]
+        html = self._jinja.get_template("gallery.html").render(
+            images=infos,
+            next_token=listing["next_page_token"],
+            first=token is None,
+            store=str(self.store.path),
+            base=self.base_url or str(request.base_url).rstrip("/"),
+        )
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client closes the connection (the body has been read; only a disconnect can follow)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """A creation body as JSON, urlencoded or multipart (as the API accepts); files in a multipart body are
+    read as UTF-8 text (`curl -F html=@page.html`)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        out: dict[str, Any] = {}
+        async with request.form(max_part_size=MAX_BODY) as form:
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    try:
+                        value = (await value.read()).decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise BadRequestError(f"{key} must be UTF-8 text", param=key) from None
+                out[key] = value
+        return out
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequestError(f"The body is not valid JSON: {exc}", param="body") from None
+    if not isinstance(data, dict):
+        raise BadRequestError("The body must be a JSON object", param="body")
+    return data
+
+
+def _split_name(name: str) -> tuple[str, str | None]:
+    """``ID`` or ``ID.ext``; an unknown extension is the API's 422, checked before the id."""
+    image_id, dot, ext = name.rpartition(".")
+    if not dot:
+        return name, None
+    parse_format(ext)
+    return image_id, ext
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    return header.strip() == "*" or etag in [t.strip().removeprefix("W/") for t in header.split(",")]
+
+
+async def _on_hcti_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HctiError)
+    if exc.status_code >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+    return _error_response(exc)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405, in the API's JSON shape."""
+    assert isinstance(exc, HTTPException)
+    error = HctiError(f"No route for {request.method} {request.url.path}")
+    error.status_code, error.error = exc.status_code, HTTPStatus(exc.status_code).phrase
+    response = _error_response(error)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+def create_app(store: Store, creds: Credentials, *, base_url: str | None = None, queue: int = 32) -> Starlette:
+    """The ASGI app. Routes are the hosted API's; `/` is a gallery of the store (same credentials)."""
+    api = Api(store, creds, base_url=base_url, queue=queue)
+    routes = [
+        Route("/", api.gallery, methods=["GET"]),
+        Route("/v1/ping", api.ping, methods=["GET"]),
+        Route("/v1/usage", api.usage, methods=["GET"]),
+        Route("/v1/images", api.list_images, methods=["GET"]),
+        Route("/v1/image", api.create_image, methods=["POST"]),
+        Route("/v1/image/batch", api.create_batch, methods=["POST"]),
+        Route("/v1/image/batch", api.delete_batch, methods=["DELETE"]),
+        Route("/v1/image/create-and-render/{user_id}/{token}", api.create_and_render, methods=["GET"]),
+        Route("/v1/image/create-and-render/{user_id}/{token}/{fmt}", api.create_and_render, methods=["GET"]),
+        Route("/v1/image/{name}", api.get_image, methods=["GET"]),
+        Route("/v1/image/{name}", api.delete_image, methods=["DELETE"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HctiError: _on_hcti_error, HTTPException: _on_http_error},
+    )
+    app.state.api = api
+    app.add_middleware(_BodyLimit, limit=MAX_BODY)
+    return app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0 picks a free one): bound before start-up, so the banner shows the real port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise BadRequestError(f"cannot listen on {host}:{port}: {exc.strerror}", param="port") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def serve(app: Starlette, sock: socket.socket, *, access_log: bool = True) -> None:
+    """Run until SIGINT or SIGTERM (uvicorn's graceful shutdown), then close the render threads; returns
+    normally, so the caller closes the browser and the process exits 0."""
+    import signal
+
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, access_log=access_log, log_level="info", lifespan="off", ws="none", timeout_graceful_shutdown=5
+    )
+    # uvicorn re-raises the signal it stopped on once it has shut down, to the handler that was there before
+    # it. That handler is this no-op, so the signal ends the server, not the process before its cleanup.
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        app.state.api.close()
+        sock.close()
