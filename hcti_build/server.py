@@ -432,6 +432,11 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _on_crash(request: Request, exc: Exception) -> Response:
+    """A bug of ours is still answered in the API's JSON (uvicorn logs the traceback)."""
+    return _error_response(HctiError(f"Internal error: {type(exc).__name__}"))
+
+
 def create_app(store: Store, creds: Credentials, *, base_url: str | None = None, queue: int = 32) -> Starlette:
     """The ASGI app. Routes are the hosted API's; `/` is a gallery of the store (same credentials)."""
     api = Api(store, creds, base_url=base_url, queue=queue)
@@ -450,7 +455,7 @@ def create_app(store: Store, creds: Credentials, *, base_url: str | None = None,
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={HctiError: _on_hcti_error, HTTPException: _on_http_error},
+        exception_handlers={HctiError: _on_hcti_error, HTTPException: _on_http_error, Exception: _on_crash},
     )
     app.state.api = api
     app.add_middleware(_BodyLimit, limit=MAX_BODY)
