@@ -57,6 +57,25 @@ class UnsupportedFormatError(HctiError):
         self.format = fmt
 
 
+class UnauthorizedError(HctiError):
+    """Missing or wrong credentials (401), or a signed URL whose token does not match ("Invalid token")."""
+
+    status_code = 401
+    error = "Unauthorized"
+
+
+class PayloadTooLargeError(HctiError):
+    status_code = 413
+    error = "Payload Too Large"
+
+
+class TooManyRequestsError(HctiError):
+    """The render queue is full (429); retry shortly."""
+
+    status_code = 429
+    error = "Too Many Requests"
+
+
 class NotFoundError(HctiError):
     status_code = 404
     error = "Not Found"

@@ -41,7 +41,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .browser import CancelToken, cancellable
 from .config import config_value
-from .errors import BadRequestError, HctiError
+from .errors import (
+    BadRequestError,
+    HctiError,
+    PayloadTooLargeError,
+    RenderCancelledError,
+    TooManyRequestsError,
+    UnauthorizedError,
+)
 from .options import MIME, CreateOptions, ImageQuery, batch_options, parse_format
 from .store import Store
 
@@ -52,26 +59,6 @@ MAX_BODY = 16 * 1024 * 1024  # a request body above this is refused with 413 bef
 GALLERY_PAGE = 24
 THUMB_WIDTH = 320
 IMMUTABLE = "public, max-age=31536000, immutable"  # an id names one image forever (content-addressed)
-
-
-class UnauthorizedError(HctiError):
-    status_code = 401
-    error = "Unauthorized"
-
-
-class TooManyRequestsError(HctiError):
-    status_code = 429
-    error = "Too Many Requests"
-
-
-class PayloadTooLargeError(HctiError):
-    status_code = 413
-    error = "Payload Too Large"
-
-
-class ClientGoneError(HctiError):
-    status_code = 499
-    error = "Client Closed Request"
 
 
 @dataclass(frozen=True)
@@ -254,7 +241,7 @@ class Api:
                 except HctiError:
                     pass
                 log.info("client went away; %d render(s) cancelled", misses)
-                raise ClientGoneError("The client closed the connection; the render was cancelled")
+                raise RenderCancelledError("The client closed the connection; the render was cancelled")
             return await job
         finally:
             self.queue.release(misses)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +66,17 @@ def alive(pids: set[int]) -> set[int]:
         if state != "Z":
             alive.add(p)
     return alive
+
+
+def browser_pids(pid: int) -> set[int]:
+    """The Chromium processes under ``pid``."""
+    return {p for p in descendants(pid) if "chrom" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")}
+
+
+def reap(proc: subprocess.Popen[str]) -> None:
+    """After a test of a process started with start_new_session: kill what is left of its group, close stderr."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    if proc.stderr:
+        proc.stderr.close()

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from conftest import alive, descendants, load
+from conftest import alive, browser_pids, load, reap
 
 from hcti_build import Engine, Store
 from hcti_build.server import Credentials, bind, create_app, sign, signed_url
@@ -388,7 +388,7 @@ def test_hcti_serve_process_generates_a_key_once_and_stops_cleanly(tmp_path: Pat
             assert r.status_code == 200 and r.json()["url"].startswith(base.group(1))
             assert c.post("/v1/image", json={"html": HALVES}, auth=(user, key + "x")).status_code == 401
             assert load(c.get(r.json()["url"]).content).size == (200, 100)
-        browser = {p for p in descendants(proc.pid) if "chrom" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")}
+        browser = browser_pids(proc.pid)
         assert browser
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
@@ -399,8 +399,4 @@ def test_hcti_serve_process_generates_a_key_once_and_stops_cleanly(tmp_path: Pat
         rest = proc.stderr.read()
         assert "Traceback" not in rest and key not in rest  # printed once, in the banner only
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        reap(proc)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import alive, descendants, load
+from conftest import alive, browser_pids, load, reap
 
 from hcti_build import Engine, Store
 from hcti_build.build import Builder, BuildReport
@@ -162,7 +162,7 @@ def test_signals_exit_within_a_second_leaving_no_chromium(tree: Path, how: str) 
         while "initial build" not in (line := proc.stderr.readline()):
             assert line, "".join(lines)
             lines.append(line)
-        browser = {p for p in descendants(proc.pid) if "chrom" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")}
+        browser = browser_pids(proc.pid)
         assert browser  # the warm browser is running
         t0 = time.monotonic()
         if how == "SIGTERM":
@@ -175,8 +175,4 @@ def test_signals_exit_within_a_second_leaving_no_chromium(tree: Path, how: str) 
         rest = proc.stderr.read()
         assert "Traceback" not in rest and "Exception" not in rest, rest
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        reap(proc)
