@@ -17,17 +17,19 @@ import logging
 import mimetypes
 import os
 import posixpath
+import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from .config import config_value
 from .errors import BadRequestError, BrowserNotFoundError, RenderCancelledError, RenderError, RenderTimeoutError
+from .network import Policy, configured_allow_hosts, origin_of
 from .options import CreateOptions
 
 log = logging.getLogger("hcti_build.browser")
@@ -56,6 +58,7 @@ ARGS = [
     "--font-render-hinting=none",
 ]
 READY_SCRIPT = """
+try { sessionStorage.clear(); } catch (e) {}
 window.ScreenshotReady = () => { if (!document.getElementById('HCTIReadyNow')) {
   const d = document.createElement('div'); d.id = 'HCTIReadyNow'; d.style.display = 'none';
   document.documentElement.appendChild(d); } };
@@ -214,7 +217,8 @@ class _Slot:
     doc_path: str = DOC_PATH
     html: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
-    allowed_origins: tuple[str, ...] = ()
+    render_origin: str | None = None  # a url render's own origin
+    blocked_redirect: str | None = None  # where the document tried to go, when that was refused
     metrics: tuple[Any, ...] = ()
     media: tuple[Any, ...] = ()
     timezone: str | None = None
@@ -224,8 +228,18 @@ class _Slot:
 class Engine:
     """One browser per process, a pool of pages, all on a private event-loop thread."""
 
-    def __init__(self, executable: str | None = None, pages: int | None = None, browsers: int | None = None) -> None:
+    def __init__(
+        self,
+        executable: str | None = None,
+        pages: int | None = None,
+        browsers: int | None = None,
+        *,
+        allow_hosts: Sequence[str] | None = None,
+    ) -> None:
         self._executable = executable
+        # What renders may reach beyond their own files (see network.py): by default nothing but a url render's
+        # own public origin.
+        self.policy = Policy(tuple(allow_hosts) if allow_hosts is not None else configured_allow_hosts())
         # Two pages overlap one render's navigation with another's capture. A second browser process measured +14%
         # cards/s for +450 MB on 2 cores (benchmarks/render.py --browsers 2), so it is opt-in.
         self.browsers = browsers or 1
@@ -290,10 +304,13 @@ class Engine:
             self._browser = self._browsers[0]
             self.launches += 1
             log.debug("launched %d x %s (%s)", self.browsers, self.executable, self._browser.version)
-            contexts = [await b.new_context(no_viewport=True) for b in self._browsers]
             self._slots = asyncio.Queue()
             for i in range(self.pool_size):
-                self._slots.put_nowait(await self._new_slot(contexts[i % len(contexts)]))
+                # A context per page: concurrent renders share no cookies or storage. Service workers would
+                # fetch outside page.route, and renders never need them.
+                browser = self._browsers[i % len(self._browsers)]
+                context = await browser.new_context(no_viewport=True, service_workers="block")
+                self._slots.put_nowait(await self._new_slot(context))
 
     def _connected(self) -> bool:
         return bool(self._browsers) and all(b.is_connected() for b in self._browsers)
@@ -303,6 +320,8 @@ class Engine:
         slot = _Slot(page=page, cdp=await context.new_cdp_session(page))
         await page.add_init_script(READY_SCRIPT)
         await page.route("**/*", lambda route: self._handle(slot, route))
+        # WebSockets are not requests page.route sees: every one is answered here, and closed, never connected.
+        await page.route_web_socket(re.compile(".*"), lambda ws: ws.close())
         return slot
 
     async def _handle(self, slot: _Slot, route: Any) -> None:
@@ -325,11 +344,33 @@ class Engine:
                 return
             await route.fulfill(status=404, body="not found")
             return
-        if origin in slot.allowed_origins:
-            await route.continue_()
+        loop = asyncio.get_running_loop()
+        if await loop.run_in_executor(None, self.policy.may_fetch, url, slot.render_origin):
+            await self._forward(slot, route)
             return
         log.info("blocked a request to %s (no network at render time)", origin)
         await route.abort("blockedbyclient")
+
+    async def _forward(self, slot: _Slot, route: Any) -> None:
+        """Fetch an allowed request without following redirects: a redirect is checked here, then handed to the
+        browser, whose next request comes through `_handle` again. Chromium would otherwise follow it unseen."""
+        try:
+            response = await route.fetch(max_redirects=0)
+        except Exception as exc:  # noqa: BLE001 - unreachable host, reset connection: the page sees a failed load
+            log.info("request to %s failed: %s", route.request.url, exc)
+            await route.abort("failed")
+            return
+        location = response.headers.get("location")
+        if 300 <= response.status < 400 and location:
+            target = urljoin(route.request.url, location)
+            loop = asyncio.get_running_loop()
+            if not await loop.run_in_executor(None, self.policy.may_fetch, target, slot.render_origin):
+                log.info("blocked a redirect from %s to %s (no network at render time)", route.request.url, target)
+                if route.request.is_navigation_request() and route.request.frame == slot.page.main_frame:
+                    slot.blocked_redirect = target
+                await route.abort("blockedbyclient")
+                return
+        await route.fulfill(response=response)
 
     async def _teardown(self) -> None:
         for browser in self._browsers:
@@ -352,11 +393,15 @@ class Engine:
         Files under ``root`` are served to the page; the HTML document lives in the folder ``base`` (relative to
         root), so its relative URLs resolve the way they would next to the file that holds the HTML.
         """
+        if opts.url:
+            self.policy.check_url(opts.url)
         deadline = (opts.max_wait_ms + opts.ms_delay) / 1000 + 30
         return self._run(self._render_retrying(opts, (Path(root).resolve(), base)), timeout=deadline + 30)
 
     def pdf(self, opts: CreateOptions, root: Path | str = ".", base: str = "") -> bytes:
         """A vector PDF of the same document (Chromium's print), sized to the auto-crop unless pdf_options say."""
+        if opts.url:
+            self.policy.check_url(opts.url)
         data = self._run(self._with_slot(opts, (Path(root).resolve(), base), as_pdf=True))
         assert isinstance(data, bytes)
         return data
@@ -384,6 +429,9 @@ class Engine:
             # Cancelled mid-render (CancelToken): the page may be half-way through a navigation, so it is
             # replaced before it goes back to the pool. Shielded: this task is the one being cancelled.
             slot = await asyncio.shield(self._replace(slot))
+            raise
+        except RenderTimeoutError:
+            slot = await self._replace(slot)  # its page may still be busy (a script that never yields)
             raise
         except (BadRequestError, RenderError):
             raise
@@ -432,16 +480,21 @@ class Engine:
         for family in missing_google_fonts(opts.google_fonts):
             # No network at render time: Google Fonts are resolved from installed fonts only.
             log.warning("google_fonts: %r is not installed; install it (e.g. a fonts-* package) or a fallback is used", family)
-        slot.root, slot.files = root[0], {}
+        # Renders share no state: what the last one stored (cookies, local storage, IndexedDB, caches) is cleared
+        # for the origins it could write to; sessionStorage is cleared by the init script.
+        # Each slot has its own browser context, so this covers every origin the slot's page could have written.
+        current = origin_of(opts.url) if opts.url else None
+        for origin in sorted({ORIGIN, slot.render_origin, current} - {None}):  # type: ignore[type-var]
+            await slot.cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+        slot.root, slot.files, slot.blocked_redirect = root[0], {}, None
         slot.doc_path = _doc_path(root[1])
         timeout = opts.max_wait_ms
         if is_url:
             assert opts.url is not None
-            parts = urlsplit(opts.url)
-            slot.allowed_origins = (f"{parts.scheme}://{parts.netloc}",)
+            slot.render_origin = origin_of(opts.url)
             target = opts.url
         else:
-            slot.allowed_origins = ()
+            slot.render_origin = None
             slot.html = _document(opts)
             target = ORIGIN + slot.doc_path
         try:
@@ -452,13 +505,22 @@ class Engine:
             if opts.render_when_ready:
                 await slot.page.wait_for_selector("#HCTIReadyNow", state="attached", timeout=timeout)
         except Exception as exc:
+            if slot.blocked_redirect:
+                raise BadRequestError(
+                    f"url redirected to {slot.blocked_redirect}, which a render may not reach (another site, or a local "
+                    "or private address); allow it with HCTI_ALLOW_HOSTS",
+                    param="url",
+                ) from None
             if type(exc).__name__ == "TimeoutError":
                 raise RenderTimeoutError(f"Page did not become ready within max_wait_ms={timeout}") from exc
             raise
         if opts.ms_delay:
             await asyncio.sleep(opts.ms_delay / 1000)
         full = opts.full_screen or (full_page and not opts.selector)
-        box = await slot.page.evaluate(MEASURE_JS, [opts.selector, full])
+        try:  # a page script that never yields (an endless loop after load) is cut off at the deadline too
+            box = await asyncio.wait_for(slot.page.evaluate(MEASURE_JS, [opts.selector, full]), timeout / 1000)
+        except TimeoutError as exc:
+            raise RenderTimeoutError(f"Page scripts did not yield within max_wait_ms={timeout} (an endless loop?)") from exc
         if box is None:
             raise BadRequestError(f"selector {opts.selector!r} matched no element", param="selector")
         x, y, w, h = box

@@ -478,9 +478,7 @@ def serve(app: Starlette, sock: socket.socket, *, access_log: bool = True) -> No
 
     import uvicorn
 
-    config = uvicorn.Config(
-        app, access_log=access_log, log_level="info", lifespan="off", ws="none", timeout_graceful_shutdown=5
-    )
+    config = uvicorn.Config(app, access_log=access_log, log_level="info", lifespan="off", ws="none", timeout_graceful_shutdown=5)
     # uvicorn re-raises the signal it stopped on once it has shut down, to the handler that was there before
     # it. That handler is this no-op, so the signal ends the server, not the process before its cleanup.
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}

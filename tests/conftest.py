@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hostile.canary import Canary
+from hostile.canary import start as start_canary
 from PIL import Image
 
 from hcti_build import Engine, Store
@@ -80,3 +82,14 @@ def reap(proc: subprocess.Popen[str]) -> None:
         proc.wait()
     if proc.stderr:
         proc.stderr.close()
+
+
+@pytest.fixture
+def canaries() -> Iterator[tuple[Canary, Canary]]:
+    """Two canary HTTP servers on 127.0.0.1 that count their hits (two origins): a site, and somewhere it must
+    not lead. The hostile suite's witnesses for the network cases."""
+    (site, a), (elsewhere, b) = start_canary(), start_canary()
+    yield site, elsewhere
+    for httpd in (a, b):
+        httpd.shutdown()
+        httpd.server_close()

@@ -13,6 +13,7 @@ import pytest
 from conftest import load
 
 from hcti_build import Engine, Store
+from hcti_build.network import Policy
 
 
 def _descendants(root: int) -> list[int]:
@@ -89,7 +90,8 @@ def server() -> Iterator[str]:
     thread.join()
 
 
-def test_url_render_reaches_its_own_origin(store: Store, server: str) -> None:
+def test_url_render_reaches_its_own_origin(store: Store, engine: Engine, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "policy", Policy((server,)))  # a loopback site must be allowed explicitly
     image = store.create({"url": server + "/page", "viewport_width": 320, "viewport_height": 200})
     im = load(store.get(image["id"])).convert("RGB")
     assert im.size == (320, 200)  # device_scale defaults to 1 for a url
