@@ -30,7 +30,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from .config import config_value
 from .errors import BadRequestError, BrowserNotFoundError, RenderCancelledError, RenderError, RenderTimeoutError
 from .network import Policy, configured_allow_hosts, origin_of
-from .options import CreateOptions
+from .options import MAX_PIXELS, MAX_SIDE, CreateOptions
 
 log = logging.getLogger("hcti_build.browser")
 T = TypeVar("T")
@@ -57,6 +57,8 @@ ARGS = [
     "--no-first-run",
     "--font-render-hinting=none",
 ]
+# What a page can write and a later render could read ("all" also drops shader and other caches: slower).
+STORAGE_TYPES = "cookies,local_storage,indexeddb,cache_storage,file_systems,websql,service_workers"
 READY_SCRIPT = """
 try { sessionStorage.clear(); } catch (e) {}
 window.ScreenshotReady = () => { if (!document.getElementById('HCTIReadyNow')) {
@@ -485,7 +487,7 @@ class Engine:
         # Each slot has its own browser context, so this covers every origin the slot's page could have written.
         current = origin_of(opts.url) if opts.url else None
         for origin in sorted({ORIGIN, slot.render_origin, current} - {None}):  # type: ignore[type-var]
-            await slot.cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+            await slot.cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": STORAGE_TYPES})
         slot.root, slot.files, slot.blocked_redirect = root[0], {}, None
         slot.doc_path = _doc_path(root[1])
         timeout = opts.max_wait_ms
@@ -532,8 +534,13 @@ class Engine:
         x0, y0 = int(x * scale) / scale, int(y * scale) / scale
         x1, y1 = -int(-(x + w) * scale) / scale, -int(-(y + h) * scale) / scale
         w, h = max(x1 - x0, 1 / scale), max(y1 - y0, 1 / scale)
-        if round(w * scale) * round(h * scale) > 5000 * 5000 * 4:
-            raise BadRequestError("The rendered image is too large (over 100 megapixels)", param="viewport_width")
+        pw, ph = round(w * scale), round(h * scale)
+        if pw * ph > MAX_PIXELS or max(pw, ph) > MAX_SIDE:  # checked after layout, before the capture
+            raise BadRequestError(
+                f"The rendered image would be {pw}x{ph} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels and "
+                f"{MAX_SIDE} px per side (lower device_scale, or crop with selector)",
+                param="full_screen" if opts.full_screen else "device_scale",
+            )
         if as_pdf:
             return await self._pdf(slot, opts, w, h, full)
         result = await slot.cdp.send(

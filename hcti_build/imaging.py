@@ -13,7 +13,7 @@ import io
 from PIL import Image
 
 from .errors import BadRequestError
-from .options import ImageQuery, Length
+from .options import WEBP_MAX_SIDE, ImageQuery, Length
 
 
 def _axis(
@@ -113,4 +113,11 @@ def apply(master_png: bytes, q: ImageQuery) -> bytes:
         return master_png
     with Image.open(io.BytesIO(master_png)) as master:
         master.load()
-        return encode(transform(master, q), q.format, q.dpi)
+        out = transform(master, q)
+        if q.format == "webp" and max(out.size) > WEBP_MAX_SIDE:
+            raise BadRequestError(
+                f"webp images are at most {WEBP_MAX_SIDE} px per side and this one is {out.width}x{out.height}: "
+                "ask for a width or height, or use png",
+                param="format",
+            )
+        return encode(out, q.format, q.dpi)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -53,6 +54,23 @@ PARAM_HELP = {
     "crop_width": "Crop width: px or %.",
     "crop_height": "Crop height: px or %.",
 }
+# Limits checked before the browser is touched. The input cap can be changed with HCTI_MAX_INPUT_MB.
+MAX_PIXELS = 100_000_000  # output pixels of one render (e.g. 5000x5000 at device_scale 2)
+MAX_SIDE = 16384  # device pixels per side Chromium can capture in one screenshot
+WEBP_MAX_SIDE = 16383  # the WebP format's own limit
+
+
+def max_input_bytes() -> int:
+    try:
+        return int(float(os.environ.get("HCTI_MAX_INPUT_MB", "10")) * 1024 * 1024)
+    except ValueError:
+        return 10 * 1024 * 1024
+
+
+def _human(n: int, spec: str) -> str:
+    return f"{n / 2**20:{spec}} MB" if n >= 2**20 else f"{n / 2**10:{spec}} KB"
+
+
 FLAG_PARAMS = frozenset({"render_when_ready", "full_screen", "transparent_background", "dl"})
 
 
@@ -171,6 +189,14 @@ class CreateOptions:
             if name in v:
                 with errs:
                     out[name] = _text(name, v[name])
+        size = sum(len(out.get(name, "").encode("utf-8", "surrogatepass")) for name in ("html", "css"))
+        if size > max_input_bytes():
+            errs.add(
+                BadRequestError(
+                    f"html and css must be at most {_human(max_input_bytes(), '.3g')} together, got {_human(size, '.1f')}",
+                    param="html",
+                )
+            )
         with errs:
             if "url" in out:
                 if not re.match(r"^https?://[^\s/]+", out["url"]):
@@ -216,6 +242,17 @@ class CreateOptions:
                 if not isinstance(pdf, Mapping):
                     raise BadRequestError("pdf_options must be a JSON object", param="pdf_options")
                 out["pdf_options"] = dict(pdf)
+        if "viewport_width" in out and "viewport_height" in out:
+            scale = out.get("device_scale") or (1.0 if "url" in out else 2.0)
+            w, h = round(out["viewport_width"] * scale), round(out["viewport_height"] * scale)
+            if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
+                errs.add(
+                    BadRequestError(
+                        f"viewport_width x viewport_height at device_scale {scale:g} is {w}x{h} pixels; the limit is "
+                        f"{MAX_PIXELS // 1_000_000} megapixels and {MAX_SIDE} px per side",
+                        param="device_scale" if "device_scale" in out else "viewport_width",
+                    )
+                )
         errs.raise_any()
         if out.get("device_scale") == (1.0 if "url" in out else 2.0):
             del out["device_scale"]  # the default said out loud is the same request: the same id
