@@ -346,12 +346,17 @@ class Engine:
                 return
             await route.fulfill(status=404, body="not found")
             return
-        loop = asyncio.get_running_loop()
-        if await loop.run_in_executor(None, self.policy.may_fetch, url, slot.render_origin):
+        if await self._may_fetch(slot, url):
             await self._forward(slot, route)
             return
         log.info("blocked a request to %s (no network at render time)", origin)
         await route.abort("blockedbyclient")
+
+    async def _may_fetch(self, slot: _Slot, url: str) -> bool:
+        if slot.render_origin is None and not self.policy.allow_hosts:
+            return False  # an HTML render with no allow-list reaches nothing: no lookup needed
+        # The check may resolve the host name (blocking), so it runs off the browser loop.
+        return await asyncio.get_running_loop().run_in_executor(None, self.policy.may_fetch, url, slot.render_origin)
 
     async def _forward(self, slot: _Slot, route: Any) -> None:
         """Fetch an allowed request without following redirects: a redirect is checked here, then handed to the
@@ -365,8 +370,7 @@ class Engine:
         location = response.headers.get("location")
         if 300 <= response.status < 400 and location:
             target = urljoin(route.request.url, location)
-            loop = asyncio.get_running_loop()
-            if not await loop.run_in_executor(None, self.policy.may_fetch, target, slot.render_origin):
+            if not await self._may_fetch(slot, target):
                 log.info("blocked a redirect from %s to %s (no network at render time)", route.request.url, target)
                 if route.request.is_navigation_request() and route.request.frame == slot.page.main_frame:
                     slot.blocked_redirect = target

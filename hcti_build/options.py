@@ -189,11 +189,11 @@ class CreateOptions:
             if name in v:
                 with errs:
                     out[name] = _text(name, v[name])
-        size = sum(len(out.get(name, "").encode("utf-8", "surrogatepass")) for name in ("html", "css"))
-        if size > max_input_bytes():
+        size, cap = sum(len(out.get(name, "").encode("utf-8", "surrogatepass")) for name in ("html", "css")), max_input_bytes()
+        if size > cap:
             errs.add(
                 BadRequestError(
-                    f"html and css must be at most {_human(max_input_bytes(), '.3g')} together, got {_human(size, '.1f')}",
+                    f"html and css must be at most {_human(cap, '.3g')} together, got {_human(size, '.1f')}",
                     param="html",
                 )
             )

@@ -75,7 +75,7 @@ class Credentials:
         config; with ``generate``, a missing key (and user id) is made up."""
 
         def pick(value: str | None, env: str, key: str) -> str | None:
-            found = config_value(key)
+            found = None if value or os.environ.get(env) else config_value(key)
             return value or os.environ.get(env) or (found[0] if found else None)
 
         uid = pick(user_id, "HCTI_USER_ID", "user_id")
@@ -215,7 +215,8 @@ class Api:
         """Ids for ``options``: store hits answered at once, misses admitted to the queue and rendered. A client
         that disconnects cancels its renders."""
         hits = await self.thread(lambda: [self.store.lookup(o) for o in options])
-        misses = sum(1 for h in hits if h is None)
+        todo = [o for o, hit in zip(options, hits, strict=True) if hit is None]
+        misses = len(todo)
         if not misses:
             return [h for h in hits if h is not None]
         self.queue.acquire(misses)
@@ -224,7 +225,8 @@ class Api:
 
             def work() -> list[str]:
                 with cancellable(token):
-                    return [r["id"] for r in self.store.create_many(options)]
+                    made = iter(r["id"] for r in self.store.create_many(todo))  # hits are not looked up again
+                    return [hit or next(made) for hit in hits]
 
             loop = asyncio.get_running_loop()
             job = loop.run_in_executor(self._render_threads, contextvars.copy_context().run, work)

@@ -281,21 +281,22 @@ class Store:
         row = self._db().execute("SELECT sha256 FROM images WHERE id=?", (image_id,)).fetchone()
         return row[0] if row else None
 
-    def _row(self, image_id: str) -> sqlite3.Row | tuple[Any, ...]:
+    def _row(self, image_id: str, columns: str = "params, root, sha256, base") -> tuple[Any, ...]:
+        """``columns`` of a live image: 404 for an unknown id, 410 for a deleted one."""
         _valid_id(image_id)
-        row = self._db().execute("SELECT params, root, sha256, deleted_at, base FROM images WHERE id=?", (image_id,)).fetchone()
+        row = self._db().execute(f"SELECT deleted_at, {columns} FROM images WHERE id=?", (image_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"Image not found: {image_id}")
-        if row[3] is not None:
+        if row[0] is not None:
             raise GoneError(f"Image {image_id} was deleted")
-        return row
+        return tuple(row[1:])
 
     def master(self, image_id: str) -> bytes:
         """The master PNG, its hash checked; a corrupt or missing object is rendered again, never served."""
         return self._master(image_id)[0]
 
     def _master(self, image_id: str) -> tuple[bytes, str]:
-        params, root, sha, _, base = self._row(image_id)
+        params, root, sha, base = self._row(image_id)
         obj = self._object(image_id)
         try:
             data = obj.read_bytes()
@@ -322,7 +323,7 @@ class Store:
         q = query if isinstance(query, ImageQuery) else ImageQuery.from_mapping(query or {}, fmt)
         if q.is_identity:
             return self._master(image_id)
-        params, root, _, _, base = self._row(image_id)
+        params, root, _, base = self._row(image_id)
         key = self._variant_key(q)
         path = self._variant(image_id, q)
         row = self._db().execute("SELECT sha256 FROM variants WHERE id=? AND key=?", (image_id, key)).fetchone()
@@ -342,17 +343,7 @@ class Store:
 
     def info(self, image_id: str) -> dict[str, Any]:
         """What the index knows of a live image: id, created_at, pixel width and height, bytes, parameters."""
-        _valid_id(image_id)
-        row = (
-            self._db()
-            .execute("SELECT created_at, width, height, size, params, deleted_at FROM images WHERE id=?", (image_id,))
-            .fetchone()
-        )
-        if row is None:
-            raise NotFoundError(f"Image not found: {image_id}")
-        if row[5] is not None:
-            raise GoneError(f"Image {image_id} was deleted")
-        created, width, height, size, params, _ = row
+        created, width, height, size, params = self._row(image_id, "created_at, width, height, size, params")
         return {
             "id": image_id,
             "created_at": _iso(created),

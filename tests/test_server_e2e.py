@@ -274,6 +274,12 @@ def test_signed_create_and_render_urls(serve: Callable[..., Served], tmp_path: P
     env.pop("HCTI_API_KEY")
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert out.returncode == 2 and "HCTI_API_KEY" in out.stderr and "Traceback" not in out.stderr
+    # The same credentials from the project's config instead of the environment.
+    env.pop("HCTI_USER_ID")
+    (tmp_path / "hcti.toml").write_text(f'user_id = "{CREDS.user_id}"\napi_key = "{CREDS.api_key}"\n')
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert s.anon.get(out.stdout.strip()).content[8:12] == b"WEBP"
 
 
 def slow(i: int, ms: int = 1500) -> dict[str, object]:

@@ -73,10 +73,14 @@ def test_processes_creating_one_image_on_a_new_store(tmp_path: Path) -> None:
         "import sys, json; from hcti_build import Store; "
         "s = Store(sys.argv[1], root=sys.argv[1]); print(json.dumps(s.create({'html': '<p>same</p>'})))"
     )
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True) for _ in range(4)]
-    outs = [p.communicate(timeout=120)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs)
-    assert len(set(outs)) == 1
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    outs = [out for out, _ in results]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in results]
+    assert len(set(outs)) == 1, results
     st = Store(tmp_path, root=tmp_path)
     assert len(st.list()["images"]) == 1
     assert len(list((tmp_path / "objects").rglob("*.png"))) == 1
