@@ -47,7 +47,7 @@ def make_site(root: Path, pages: int) -> None:
         desc = f"Page {i}: " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 20)))
         folder = docs / f"section{i % 10}"
         folder.mkdir(exist_ok=True)
-        (folder / f"page{i}.md").write_text(f"---\ndescription: \"{desc}\"\n---\n# {title}\n\nSome text.\n")
+        (folder / f"page{i}.md").write_text(f'---\ndescription: "{desc}"\n---\n# {title}\n\nSome text.\n')
     (docs / "index.md").write_text("# Home\n")
     base = "site_name: Bench Site\nsite_url: https://bench.example.org/\ntheme:\n  name: material\n  font:\n    text: Noto Sans\n"
     (root / "plain.yml").write_text(base + "plugins: []\n")

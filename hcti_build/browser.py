@@ -225,6 +225,8 @@ class _Slot:
     media: tuple[Any, ...] = ()
     timezone: str | None = None
     transparent: bool = False
+    generation: int = 0  # the browser launch it belongs to: a slot of a dead browser never returns to the pool
+    dead: asyncio.Event = field(default_factory=asyncio.Event)  # its renderer crashed, or the browser exited
 
 
 class Engine:
@@ -253,6 +255,8 @@ class Engine:
         self._browser: Any = None  # the first browser; "connected" means every browser is
         self._browsers: list[Any] = []
         self._slots: asyncio.Queue[_Slot] | None = None
+        self._generation = 0
+        self._gone = asyncio.Event()  # set when a browser of the current launch disconnects
         self._lock: asyncio.Lock | None = None
         self._thread_lock = threading.Lock()
 
@@ -302,24 +306,48 @@ class Engine:
                 )
             except Exception as exc:
                 await self._teardown()
+                if self.launches:  # it started before: this one was killed or crashed while starting
+                    raise _CrashedError("Chromium exited while starting") from exc
                 raise BrowserNotFoundError(f"Could not launch Chromium at {self.executable}: {exc}") from exc
             self._browser = self._browsers[0]
             self.launches += 1
+            self._generation += 1
             log.debug("launched %d x %s (%s)", self.browsers, self.executable, self._browser.version)
-            self._slots = asyncio.Queue()
-            for i in range(self.pool_size):
-                # A context per page: concurrent renders share no cookies or storage. Service workers would
-                # fetch outside page.route, and renders never need them.
-                browser = self._browsers[i % len(self._browsers)]
-                context = await browser.new_context(no_viewport=True, service_workers="block")
-                self._slots.put_nowait(await self._new_slot(context))
+            # One queue for the engine's life: renders already waiting for a page get one of the new browser's.
+            if self._slots is None:
+                self._slots = asyncio.Queue()
+            while not self._slots.empty():
+                self._slots.get_nowait()  # pages of the browser that died
+            gone = self._gone = asyncio.Event()
+            for browser in self._browsers:
+                browser.on("disconnected", lambda _: gone.set())
+            try:
+                # Playwright's new_page never returns if the browser dies meanwhile: raced against its exit.
+                for slot in await _race(self._new_slots(), gone, 60):
+                    self._slots.put_nowait(slot)
+            except Exception as exc:  # the new browser died while its pages were being made
+                await self._teardown()
+                raise _CrashedError("Chromium exited while starting") from exc
+
+    async def _new_slots(self) -> list[_Slot]:
+        slots = []
+        for i in range(self.pool_size):
+            # A context per page: concurrent renders share no cookies or storage. Service workers would fetch
+            # outside page.route, and renders never need them.
+            browser = self._browsers[i % len(self._browsers)]
+            context = await browser.new_context(no_viewport=True, service_workers="block")
+            slots.append(await self._new_slot(context))
+        return slots
 
     def _connected(self) -> bool:
         return bool(self._browsers) and all(b.is_connected() for b in self._browsers)
 
     async def _new_slot(self, context: Any) -> _Slot:
         page = await context.new_page()
-        slot = _Slot(page=page, cdp=await context.new_cdp_session(page))
+        slot = _Slot(page=page, cdp=await context.new_cdp_session(page), generation=self._generation)
+        # A crashed renderer or an exited browser ends the render at once, not at its deadline.
+        page.on("crash", lambda _: slot.dead.set())
+        page.on("close", lambda _: slot.dead.set())
         await page.add_init_script(READY_SCRIPT)
         await page.route("**/*", lambda route: self._handle(slot, route))
         # WebSockets are not requests page.route sees: every one is answered here, and closed, never connected.
@@ -415,19 +443,22 @@ class Engine:
     async def _render_retrying(self, opts: CreateOptions, root: tuple[Path, str]) -> Capture:
         try:
             return await self._with_slot(opts, root)  # type: ignore[return-value]
-        except RenderError as exc:
-            if self._connected():
-                raise
-            log.warning("Chromium died during a render (%s); relaunching and retrying once", exc)
-            return await self._with_slot(opts, root)  # type: ignore[return-value]
+        except _CrashedError as exc:
+            log.warning("%s; retrying once", exc.message)
+            try:
+                return await self._with_slot(opts, root)  # type: ignore[return-value]
+            except _CrashedError as again:
+                raise RenderError(f"{again.message}, and again on the retry; giving up") from None
 
     async def _with_slot(self, opts: CreateOptions, root: tuple[Path, str], as_pdf: bool = False) -> Capture | bytes:
         await self._ensure()
         assert self._slots is not None
         slot = await self._slots.get()
         try:
+            if slot.dead.is_set():  # its renderer crashed while it waited in the pool
+                slot = await self._replace(slot)
             budget = (opts.max_wait_ms + opts.ms_delay) / 1000 + 15
-            return await asyncio.wait_for(self._render(slot, opts, root, as_pdf), budget)
+            return await _race(self._render(slot, opts, root, as_pdf), slot.dead, budget)
         except TimeoutError as exc:
             slot = await self._replace(slot)
             raise RenderTimeoutError(f"Render did not finish within max_wait_ms={opts.max_wait_ms}") from exc
@@ -442,12 +473,13 @@ class Engine:
         except (BadRequestError, RenderError):
             raise
         except Exception as exc:
-            if not self._connected():
-                raise RenderError(f"Chromium crashed during the render: {exc}") from exc
+            if slot.dead.is_set() or not self._connected():
+                slot = await self._replace(slot)
+                raise _CrashedError("Chromium crashed during the render") from exc
             slot = await self._replace(slot)
             raise RenderError(f"Render failed: {exc}") from exc
         finally:
-            if self._connected() and self._slots is not None:
+            if self._connected() and self._slots is not None and slot.generation == self._generation:
                 self._slots.put_nowait(slot)
 
     async def _replace(self, slot: _Slot) -> _Slot:
@@ -457,7 +489,10 @@ class Engine:
         except Exception:  # noqa: BLE001
             pass
         if self._connected():
-            return await self._new_slot(slot.page.context)
+            try:
+                return await _race(self._new_slot(slot.page.context), self._gone, 30)
+            except Exception:  # noqa: BLE001 - the browser died meanwhile: the relaunch makes new slots
+                pass
         return slot
 
     async def _render(self, slot: _Slot, opts: CreateOptions, root: tuple[Path, str], as_pdf: bool) -> Capture | bytes:
@@ -607,6 +642,33 @@ class Engine:
             # A closed engine may be used again (a long-lived kernel): the next render starts a fresh loop.
             self._loop = None
             self._lock = None
+
+
+class _CrashedError(RenderError):
+    """The page's renderer or the whole browser died mid-render: retried once, then a RenderError."""
+
+
+class _Dead(Exception):
+    """Raised by `_race` when the slot died first."""
+
+
+async def _race(work: Coroutine[Any, Any, T], dead: asyncio.Event, timeout: float) -> T:
+    """``work``, unless the slot dies first (a crash is seen at once, not at the deadline) or time runs out."""
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(dead.wait())
+    try:
+        done, _ = await asyncio.wait({task, watch}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+    if task in done:
+        return task.result()
+    if watch in done:
+        raise _Dead
+    raise TimeoutError
 
 
 def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -57,7 +57,9 @@ def run(ip: InteractiveShell, source: str) -> tuple[Any, list[Any]]:
     return result, cap.outputs
 
 
-def test_magic_shows_the_image_with_a_stable_file_name_and_keeps_the_result(shell: InteractiveShell, tmp_path: Path, engine: Engine) -> None:
+def test_magic_shows_the_image_with_a_stable_file_name_and_keeps_the_result(
+    shell: InteractiveShell, tmp_path: Path, engine: Engine
+) -> None:
     result, outputs = run(shell, f"%%hcti --width 300 -o card --filename out/card.png\n{RED}")
     assert result.success, result.error_in_exec
     (out,) = outputs
@@ -102,7 +104,9 @@ def test_magic_shows_the_image_with_a_stable_file_name_and_keeps_the_result(shel
         ("--alt 'unbalanced", "%%hcti: No closing quotation"),
     ],
 )
-def test_magic_bad_arguments_are_usage_errors_in_the_apis_words(shell: InteractiveShell, tmp_path: Path, line: str, message: str) -> None:
+def test_magic_bad_arguments_are_usage_errors_in_the_apis_words(
+    shell: InteractiveShell, tmp_path: Path, line: str, message: str
+) -> None:
     result, outputs = run(shell, f"%%hcti {line}\n<p>x</p>")
     assert isinstance(result.error_in_exec, UsageError)
     assert message in str(result.error_in_exec)
@@ -250,7 +254,9 @@ def test_nbconvert_renders_without_a_kernel_and_reports_errors(tmp_path: Path) -
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell("%%hcti --format jpg\n" + RED.replace("{x} $y", "")),
-        nbformat.v4.new_markdown_cell('Text\n\n```hcti alt="Blue"\n<div style="width:10px;height:10px;background:blue"></div>\n```\n'),
+        nbformat.v4.new_markdown_cell(
+            'Text\n\n```hcti alt="Blue"\n<div style="width:10px;height:10px;background:blue"></div>\n```\n'
+        ),
     ]
     nbformat.write(nb, tmp_path / "nb.ipynb")
     done = _nbconvert(tmp_path, "--to", "hcti-markdown", "nb.ipynb")
@@ -274,13 +280,28 @@ def test_hcti_build_keeps_kernel_outputs_of_jinja_cells(executed: dict[str, Any]
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(executed["folder"] / "report.ipynb", src)
-    done = subprocess.run([sys.executable, "-m", "hcti_build.cli", "build", str(src), "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "hcti_build.cli", "build", str(src), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     built = json.loads((tmp_path / "out" / "report.ipynb").read_text())
-    kept = [o for c in built["cells"] if c["cell_type"] == "code" and "".join(c["source"]).startswith("%%hcti") for o in c["outputs"]]
+    kept = [
+        o for c in built["cells"] if c["cell_type"] == "code" and "".join(c["source"]).startswith("%%hcti") for o in c["outputs"]
+    ]
     assert len(kept) == 3 and all(o["metadata"]["filename"].startswith("hcti-") for o in kept)
     fresh = nbformat.read(NOTEBOOKS / "report.ipynb", as_version=4)
     nbformat.write(fresh, src / "report.ipynb")
-    done = subprocess.run([sys.executable, "-m", "hcti_build.cli", "build", str(src), "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "hcti_build.cli", "build", str(src), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
-    assert re.search(r"report\.ipynb#cell5:1:1: --jinja reads sales, total_q1, total_q2; no kernel here, so run the notebook first", done.stderr), done.stderr
+    assert re.search(
+        r"report\.ipynb#cell5:1:1: --jinja reads sales, total_q1, total_q2; no kernel here, so run the notebook first",
+        done.stderr,
+    ), done.stderr

@@ -116,7 +116,9 @@ def test_a_broken_edit_reports_and_the_next_good_save_recovers(running: Running,
     good = (out / "d.md").read_text()
     (tree / "d.md").write_text("# D\n\nText.\n\n```hcti width=abc\n<p>x</p>\n```\n")
     report, _ = running.next()
-    assert [str(e) for e in report.errors] == [f"{os.path.relpath(tree / 'd.md')}:5:1: width must be an integer between 1 and 5000"]
+    assert [str(e) for e in report.errors] == [
+        f"{os.path.relpath(tree / 'd.md')}:5:1: width must be an integer between 1 and 5000"
+    ]
     assert report.written == [] and (out / "d.md").read_text() == good  # nothing half-written
     (tree / "d.md").write_text("# D\n\n" + BOX.format(w=15, c="green"))
     report, _ = running.next()
