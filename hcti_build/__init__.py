@@ -18,6 +18,7 @@ from .errors import (
     RenderError,
     RenderTimeoutError,
     UnsupportedFormatError,
+    WriteError,
 )
 from .options import CreateOptions, ImageQuery
 from .store import Store
@@ -43,6 +44,7 @@ __all__ = [
     "Store",
     "Templates",
     "UnsupportedFormatError",
+    "WriteError",
     "asset_name",
     "cancellable",
     "find_chromium",

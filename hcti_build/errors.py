@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 
@@ -103,6 +104,23 @@ class RenderCancelledError(RenderError):
 
     status_code = 499
     error = "Client Closed Request"
+
+
+class WriteError(HctiError):
+    """A file or the store's index could not be written (disk full, no permission). Nothing partial is left:
+    the final path holds its old bytes or nothing, and the store's index is unchanged."""
+
+    status_code = 500
+    error = "Write Failed"
+
+    @classmethod
+    def of(cls, exc: OSError | Exception, path: object) -> WriteError:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or "disk is full" in str(exc)
+        err = cls(f"Cannot write {path}: {reason}" + (" (free some space, or put it on another disk)" if full else ""))
+        if full:
+            err.status_code, err.error = 507, "Insufficient Storage"
+        return err
 
 
 class BrowserNotFoundError(HctiError):

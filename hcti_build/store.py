@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import builtins
 import concurrent.futures
+import contextlib
 import contextvars
 import hashlib
 import json
@@ -21,14 +22,19 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no sweep of stray temporary files
+    fcntl = None  # type: ignore[assignment]
+
 from . import imaging
 from .browser import Engine, chromium_version, default_engine
-from .errors import BadRequestError, GoneError, NotFoundError
+from .errors import BadRequestError, GoneError, NotFoundError, WriteError
 from .options import CreateOptions, ImageQuery, batch_options
 
 RENDER_VERSION = "2"  # bumped when the same request renders differently (2: files served with their MIME type)
@@ -63,31 +69,41 @@ def _valid_id(image_id: str) -> str:
     return image_id
 
 
-def atomic_write(path: Path, data: bytes, *, replace: bool = True, durable: bool = True) -> bool:
+def atomic_write(path: Path, data: bytes, *, replace: bool = True, durable: bool = True, tmp_dir: Path | None = None) -> bool:
     """Write via a temporary file, fsync and rename; with replace=False keep an existing file (returns False).
 
     ``durable=False`` skips the fsync, for outputs that can be derived again (a site, a build copy): readers
-    still never see a partial file, but a power cut may lose the newest version.
+    still never see a partial file, but a power cut may lose the newest version. The temporary file is made in
+    ``tmp_dir`` (same filesystem; default: beside ``path``) and locked while it lives, so a sweep of stray
+    temporary files (`Store.sweep`) can tell a crashed writer's from a live one's. An OSError (disk full, no
+    permission) is a WriteError naming the path, and nothing partial is left.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files (0644 under umask 022)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir or path.parent, prefix=".tmp-")
+    except OSError as exc:
+        raise WriteError.of(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
+            if fcntl:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            os.fchmod(fh.fileno(), 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary (0644 under umask 022)
             fh.write(data)
             fh.flush()
             if durable:
                 os.fsync(fh.fileno())
-        if replace:
-            os.replace(tmp, path)
-            return True
-        try:
-            os.link(tmp, path)  # atomic and never overwrites: two writers leave one copy
-            return True
-        except FileExistsError:
-            return False
+            if replace:
+                os.replace(tmp, path)
+                return True
+            try:
+                os.link(tmp, path)  # atomic and never overwrites: two writers leave one copy
+                return True
+            except FileExistsError:
+                return False
+    except OSError as exc:
+        raise WriteError.of(exc, path) from exc
     finally:
-        if os.path.exists(tmp):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
 
 
@@ -111,9 +127,43 @@ class Store:
         # re-reading them (git's index does the same).
         self._file_hashes: dict[tuple[str, int, int, int], str] = {}
         self._local = threading.local()
-        self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "objects").mkdir(exist_ok=True)
-        self._setup()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / "objects").mkdir(exist_ok=True)
+            (self.path / "tmp").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise WriteError.of(exc, self.path) from exc
+        self._tmp = self.path / "tmp"
+        with self._writing():
+            self._setup()
+        self.sweep()
+
+    def sweep(self, min_age: float = 60) -> int:
+        """Delete the temporary files of writers that died before their rename (a crash, a kill): those older
+        than ``min_age`` seconds that no live writer holds locked. Runs when a Store opens; returns the count."""
+        swept = 0
+        for entry in os.scandir(self._tmp):
+            try:
+                if not entry.name.startswith(".tmp-") or time.time() - entry.stat().st_mtime < min_age:
+                    continue
+                with open(entry.path, "rb") as fh:
+                    if fcntl:
+                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: a live writer's
+                    os.unlink(entry.path)
+                    swept += 1
+            except OSError:
+                continue
+        return swept
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """An index write: a full disk or a read-only store is a WriteError (the transaction is rolled back)."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if any(m in str(exc) for m in ("full", "readonly", "disk I/O", "unable to open")):
+                raise WriteError.of(exc, self.path / "index.sqlite") from exc
+            raise
 
     def _setup(self) -> None:
         """WAL mode and the schema. Two processes opening a new store at once race on the journal-mode switch,
@@ -256,16 +306,16 @@ class Store:
         files = {n: hashlib.sha256(d).hexdigest() for n, d in cap.files.items()}
         image_id = self._image_id(key, files)
         obj = self._object(image_id)
-        if not atomic_write(obj, cap.png, replace=False):
+        if not atomic_write(obj, cap.png, replace=False, tmp_dir=self._tmp):
             existing = obj.read_bytes()
             if hashlib.sha256(existing).hexdigest() != self._indexed_sha(image_id):
-                atomic_write(obj, cap.png)  # the existing copy is stray or corrupt: replace it
+                atomic_write(obj, cap.png, tmp_dir=self._tmp)  # the existing copy is stray or corrupt: replace it
             else:
                 cap.png = existing
         sha = hashlib.sha256(cap.png).hexdigest()
         now = time.time()
         db = self._db()
-        with db:
+        with self._writing(), db:
             db.execute("BEGIN IMMEDIATE")
             db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", (key, json.dumps(sorted(files))))
             db.execute(
@@ -306,9 +356,9 @@ class Store:
             pass
         opts = CreateOptions.from_mapping(json.loads(params))
         cap = self.engine.render(opts, root, base)
-        atomic_write(obj, cap.png)
+        atomic_write(obj, cap.png, tmp_dir=self._tmp)
         sha = hashlib.sha256(cap.png).hexdigest()
-        with self._db() as db:
+        with self._writing(), self._db() as db:
             db.execute("UPDATE images SET sha256=?, size=? WHERE id=?", (sha, len(cap.png), image_id))
         return cap.png, sha
 
@@ -335,9 +385,9 @@ class Store:
             data = self.engine.pdf(CreateOptions.from_mapping(json.loads(params)), root, base)
         else:
             data = imaging.apply(self.master(image_id), q)
-        atomic_write(path, data)
+        atomic_write(path, data, tmp_dir=self._tmp)
         sha = hashlib.sha256(data).hexdigest()
-        with self._db() as db:
+        with self._writing(), self._db() as db:
             db.execute("INSERT OR REPLACE INTO variants VALUES (?, ?, ?)", (image_id, key, sha))
         return data, sha
 
@@ -398,7 +448,7 @@ class Store:
     def delete(self, image_id: str) -> None:
         """DELETE /v1/image/:id: every copy removed; a later get is 410."""
         self._row(image_id)
-        with self._db() as db:
+        with self._writing(), self._db() as db:
             db.execute("UPDATE images SET deleted_at=? WHERE id=?", (time.time(), image_id))
             db.execute("DELETE FROM variants WHERE id=?", (image_id,))
         obj = self._object(image_id)
