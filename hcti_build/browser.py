@@ -67,7 +67,8 @@ window.ScreenshotReady = () => { if (!document.getElementById('HCTIReadyNow')) {
 """
 # The union of the body's element children with their margins: the API's snippet auto-crop.
 MEASURE_JS = """([selector, full]) => {
-  if (selector) { const el = document.querySelector(selector); if (!el) return null;
+  if (selector) { let el; try { el = document.querySelector(selector); } catch (e) { return 'invalid'; }
+    if (!el) return null;
     const r = el.getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY, r.width, r.height]; }
   const de = document.documentElement;
   if (full) return [0, 0, Math.max(de.scrollWidth, innerWidth), Math.max(de.scrollHeight, innerHeight)];
@@ -564,6 +565,8 @@ class Engine:
             raise RenderTimeoutError(f"Page scripts did not yield within max_wait_ms={timeout} (an endless loop?)") from exc
         if box is None:
             raise BadRequestError(f"selector {opts.selector!r} matched no element", param="selector")
+        if box == "invalid":
+            raise BadRequestError(f"selector {opts.selector!r} is not a valid CSS selector", param="selector")
         x, y, w, h = box
         if full and not opts.full_screen:
             x, y, w, h = 0, 0, vw, vh

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from .directives import read_utf8
 from .errors import HctiError
 from .options import FLAG_PARAMS, PARAM_HELP, CreateOptions, ImageQuery, parse_format
 from .store import Store, atomic_write
@@ -57,18 +58,17 @@ def main() -> None:
 @click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
 def render(html_file: str | None, css_file: str | None, output: str | None, store_path: str | None, **params: Any) -> None:
     """Render an image and print the API's JSON: {"id": ..., "url": ...}."""
-    if html_file:
-        params["html"] = Path(html_file).read_text(encoding="utf-8")
-    if css_file:
-        params["css"] = Path(css_file).read_text(encoding="utf-8")
     try:
+        if html_file:
+            params["html"] = read_utf8(Path(html_file), "html_file")
+        if css_file:
+            params["css"] = read_utf8(Path(css_file), "css_file")
         fmt = parse_format(Path(output).suffix or "png") if output else None
         opts = CreateOptions.from_mapping(params)
         store = Store(store_path)
         result = store.create(opts)
         if output:
             data = store.get(result["id"], ImageQuery(format=fmt or "png"))
-            Path(output).parent.mkdir(parents=True, exist_ok=True)
             atomic_write(Path(output), data)
     except HctiError as exc:
         _fail(exc)
@@ -84,9 +84,9 @@ def get(spec: str, output: str, store_path: str | None) -> None:
     try:
         image_id, query = ImageQuery.parse(spec)
         data = Store(store_path).get(image_id, query)
+        atomic_write(Path(output), data)
     except HctiError as exc:
         _fail(exc)
-    atomic_write(Path(output), data)
 
 
 @main.command("ls")
@@ -294,11 +294,11 @@ def sign(query: str, html_file: str | None, css_file: str | None, fmt: str | Non
 
     server = _server_module()
     pairs = parse_qsl(query, keep_blank_values=True)
-    if html_file:
-        pairs.append(("html", Path(html_file).read_text(encoding="utf-8")))
-    if css_file:
-        pairs.append(("css", Path(css_file).read_text(encoding="utf-8")))
     try:
+        if html_file:
+            pairs.append(("html", read_utf8(Path(html_file), "html_file")))
+        if css_file:
+            pairs.append(("css", read_utf8(Path(css_file), "css_file")))
         creds = server.Credentials.resolve(generate=False)
         if not pairs:
             raise HctiError("nothing to sign: give a query such as 'html=<p>Hi</p>'", param="query")

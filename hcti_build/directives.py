@@ -56,6 +56,7 @@ class Directive:
     values: dict[str, str] = field(default_factory=dict)  # the template's values
     indent: str = ""
     cell: int | None = None  # notebook cell index
+    problem: DirectiveError | None = None  # found unreadable: reported when resolved, with the others
 
     def error(self, exc: HctiError | str, col: int | None = None) -> DirectiveError:
         if isinstance(exc, str):
@@ -323,7 +324,7 @@ def scan_cells(cells: Sequence[Mapping[str, Any]], path: str) -> list[Directive]
             try:
                 d.attrs = parse_magic_line(first[len("%%hcti") :])
             except ValueError as exc:
-                raise d.error(f"%%hcti: {exc}") from None
+                d.problem = d.error(f"%%hcti: {exc}")  # the other cells are still checked
             found.append(d)
     return found
 
@@ -454,6 +455,10 @@ class Templates:
             raise BadRequestError(f"template {name}: {exc.message} (pass it as ?key=value)", param="template") from None
         except jinja2.TemplateError as exc:
             raise BadRequestError(f"template {name}: {exc}", param="template") from None
+        except UnicodeDecodeError as exc:
+            raise BadRequestError(f"template {name} is not UTF-8 text (byte {exc.start})", param="template") from None
+        except (TypeError, ValueError, ArithmeticError, LookupError) as exc:  # {{ 1 / 0 }}, a bad filter argument
+            raise BadRequestError(f"template {name}: {type(exc).__name__}: {exc}", param="template") from None
         return html, tuple(dict.fromkeys(self._read))
 
 
@@ -467,6 +472,8 @@ def css_value(value: Any) -> Any:
 
 def resolve(d: Directive, root: Path, source: str, templates: Templates, *, default_format: str | None = None) -> Resolved:
     """Validate a directive against the API's parameters. ``source`` is the host file, relative to root."""
+    if d.problem:
+        raise d.problem
     src_dir = posixpath.dirname(source)
     attrs = {k: v for k, v in d.attrs.items() if not k.startswith("_")}
     create: dict[str, Any] = {}
@@ -487,7 +494,7 @@ def resolve(d: Directive, root: Path, source: str, templates: Templates, *, defa
             create["css"] = _read_local(d, root, src_dir, str(val))
             deps += (posixpath.normpath(posixpath.join(src_dir, str(val))),)
         elif d.template is None:
-            raise d.error(BadRequestError(f"Unknown parameter: {key}", param=key))
+            create[key] = val  # reported by CreateOptions with every other bad field
     base = src_dir
     try:
         if d.template is not None:
@@ -502,8 +509,7 @@ def resolve(d: Directive, root: Path, source: str, templates: Templates, *, defa
             create["html"] = d.body
         if "format" not in query and default_format:
             query["format"] = default_format
-        opts = CreateOptions.from_mapping(create)
-        q = ImageQuery.from_mapping(query)
+        opts, q = _both(create, query)
     except HctiError as exc:
         raise d.error(exc) from None
     alt = tag.get("alt")
@@ -512,11 +518,47 @@ def resolve(d: Directive, root: Path, source: str, templates: Templates, *, defa
     return Resolved(opts, q, base, str(alt), tag.get("class"), tag.get("title"), deps)
 
 
+def _both(create: Mapping[str, Any], query: Mapping[str, Any]) -> tuple[CreateOptions, ImageQuery]:
+    """Creation options and image query checked together: one error names every bad field of both."""
+    found: list[HctiError] = []
+    try:
+        opts: CreateOptions | None = CreateOptions.from_mapping(create)
+    except BadRequestError as exc:
+        found.append(exc)
+        opts = None
+    try:
+        q = ImageQuery.from_mapping(query)
+    except BadRequestError as exc:
+        if not found:
+            raise
+        found.append(exc)
+    if found:
+        items = [e for exc in found for e in (exc.errors or [exc])]
+        raise BadRequestError("; ".join(e.message for e in items), param=items[0].param, errors=items)
+    assert opts is not None
+    return opts, q
+
+
 def _read_local(d: Directive, root: Path, src_dir: str, name: str) -> str:
     path = (root / src_dir / name).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise d.error(BadRequestError(f"css_file {name} not found under the project root", param="css_file"))
-    return path.read_text(encoding="utf-8")
+    try:
+        return read_utf8(path, "css_file")
+    except HctiError as exc:
+        raise d.error(exc) from None
+
+
+def read_utf8(path: Path, param: str) -> str:
+    """A text input (``--html-file``, ``css_file=``): UTF-8, or a 400 naming the parameter, the file and where."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise BadRequestError(
+            f"{param} {path} is not UTF-8 text (byte {exc.start}, line {line}); save it as UTF-8", param=param
+        ) from None
 
 
 def img_tag(src: str, width: int | None, height: int | None, r: Resolved, extra: Mapping[str, str] | None = None) -> str:

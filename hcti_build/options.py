@@ -112,6 +112,10 @@ def _text(name: str, value: Any) -> str:
         raise BadRequestError(f"{name} must be a string", param=name)
     if "\x00" in value:
         raise BadRequestError(f"{name} must not contain NUL bytes", param=name)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\udcff" in JSON): U+FFFD, as a JavaScript server encodes it
+        value = re.sub("[\ud800-\udfff]", "\ufffd", value)
     return value
 
 

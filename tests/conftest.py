@@ -3,15 +3,26 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from hostile.canary import Canary
 from hostile.canary import start as start_canary
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 from PIL import Image
 
 from hcti_build import Engine, Store
+from hcti_build.server import Credentials, bind, create_app
+
+CREDS = Credentials("user-1", "secret-key-1")
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +104,67 @@ def canaries() -> Iterator[tuple[Canary, Canary]]:
     for httpd in (a, b):
         httpd.shutdown()
         httpd.server_close()
+
+
+@dataclass
+class Served:
+    base: str
+    store: Store
+    client: httpx.Client  # authenticated
+    anon: httpx.Client
+
+
+@pytest.fixture
+def serve(tmp_path: Path, engine: Engine) -> Iterator[Callable[..., Served]]:
+    """Starts the real ASGI app on uvicorn, on a free port of 127.0.0.1, sharing the session's browser."""
+    running: list[tuple[uvicorn.Server, threading.Thread, Served, object]] = []
+
+    def start(queue: int = 32) -> Served:
+        store = Store(tmp_path / "store", root=tmp_path, engine=engine)
+        app = create_app(store, CREDS, queue=queue)
+        sock = bind("127.0.0.1", 0)
+        # log_config=None: uvicorn leaves logging alone, so its access log reaches caplog.
+        config = uvicorn.Config(app, log_config=None, access_log=True, lifespan="off", ws="none")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.01)
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        served = Served(
+            base,
+            store,
+            httpx.Client(base_url=base, auth=(CREDS.user_id, CREDS.api_key), timeout=60),
+            httpx.Client(base_url=base, timeout=60),
+        )
+        running.append((server, thread, served, app))
+        return served
+
+    yield start
+    for server, thread, served, app in running:
+        served.client.close()
+        served.anon.close()
+        server.should_exit = True
+        thread.join(10)
+        app.state.api.close()  # type: ignore[attr-defined]
+        served.store.close()
+
+
+@pytest.fixture
+def shell(tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    """The real IPython shell, in a fresh folder, with the magic on the session's browser."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HCTI_STORE", raising=False)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "hcti_build")
+    ip.magics_manager.registry["HctiMagics"].engine = engine
+    yield ip
+    ip.run_line_magic("unload_ext", "hcti_build")
+
+
+def run(ip: InteractiveShell, source: str) -> tuple[Any, list[Any]]:
+    with capture_output() as cap:
+        result = ip.run_cell(source)
+    return result, cap.outputs

@@ -11,16 +11,14 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from conftest import load
+from conftest import load, run
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import capture_output
 
 from hcti_build import Engine, Store
 
@@ -31,30 +29,12 @@ RED = '<div style="width:200px;height:100px;background:rgb(255,0,0)">{x} $y</div
 PNG, WEBP, PDF = b"\x89PNG\r\n\x1a\n", b"RIFF", b"%PDF-"
 
 
-@pytest.fixture
-def shell(tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    """The real IPython shell, in a fresh folder, with the magic on the session's browser."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("HCTI_STORE", raising=False)
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "hcti_build")
-    ip.magics_manager.registry["HctiMagics"].engine = engine
-    yield ip
-    ip.run_line_magic("unload_ext", "hcti_build")
-
-
 def renders_in(path: Path) -> Any:
     store = Store(path)
     try:
         return store.usage()["data"]
     finally:
         store.close()
-
-
-def run(ip: InteractiveShell, source: str) -> tuple[Any, list[Any]]:
-    with capture_output() as cap:
-        result = ip.run_cell(source)
-    return result, cap.outputs
 
 
 def test_magic_shows_the_image_with_a_stable_file_name_and_keeps_the_result(

@@ -13,71 +13,21 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from conftest import alive, browser_pids, load, reap
+from conftest import CREDS, Served, alive, browser_pids, load, reap
 
-from hcti_build import Engine, Store
-from hcti_build.server import Credentials, bind, create_app, sign, signed_url
+from hcti_build import Engine
+from hcti_build.server import sign, signed_url
 
-CREDS = Credentials("user-1", "secret-key-1")
 SEED_422 = "Sorry, we do not currently support that format. Valid image types are: jpg, webp or png"
 # 100x50 CSS px, left half red and right half blue: 200x100 at the HTML default device_scale of 2.
 HALVES = '<div style="display:flex;width:100px;height:50px"><i style="flex:1;background:#f00"></i><i style="flex:1;background:#00f"></i></div>'
-
-
-@dataclass
-class Served:
-    base: str
-    store: Store
-    client: httpx.Client  # authenticated
-    anon: httpx.Client
-
-
-@pytest.fixture
-def serve(tmp_path: Path, engine: Engine) -> Iterator[Callable[..., Served]]:
-    """Starts the real ASGI app on uvicorn, on a free port of 127.0.0.1, sharing the session's browser."""
-    running: list[tuple[uvicorn.Server, threading.Thread, Served, object]] = []
-
-    def start(queue: int = 32) -> Served:
-        store = Store(tmp_path / "store", root=tmp_path, engine=engine)
-        app = create_app(store, CREDS, queue=queue)
-        sock = bind("127.0.0.1", 0)
-        # log_config=None: uvicorn leaves logging alone, so its access log reaches caplog.
-        config = uvicorn.Config(app, log_config=None, access_log=True, lifespan="off", ws="none")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive()
-            time.sleep(0.01)
-        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        served = Served(
-            base,
-            store,
-            httpx.Client(base_url=base, auth=(CREDS.user_id, CREDS.api_key), timeout=60),
-            httpx.Client(base_url=base, timeout=60),
-        )
-        running.append((server, thread, served, app))
-        return served
-
-    yield start
-    for server, thread, served, app in running:
-        served.client.close()
-        served.anon.close()
-        server.should_exit = True
-        thread.join(10)
-        app.state.api.close()  # type: ignore[attr-defined]
-        served.store.close()
 
 
 def error_of(r: httpx.Response, status: int) -> dict[str, object]:
