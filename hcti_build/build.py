@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import hashlib
 import html as htmllib
 import io
@@ -17,6 +18,7 @@ import logging
 import os
 import posixpath
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -61,14 +63,24 @@ class Asset:
     data: bytes
     pixels: tuple[int, int] | None
     rendered: bool = False  # False when the store already had the image
+    source: Path | None = None  # the store's file holding exactly these bytes (checked): linked, not copied
 
     def write(self, path: Path) -> bool:
-        return write_if_changed(path, self.data)
+        return write_if_changed(path, self.data, self.source)
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
+def write_if_changed(path: Path, data: bytes, source: Path | None = None) -> bool:
     """Write a derived output unless the file already holds these bytes (so mtimes stay); True when written.
-    No fsync: the store keeps the durable copy, and readers still never see a partial file."""
+    No fsync: the store keeps the durable copy, and readers still never see a partial file.
+
+    With ``source`` (a store file holding ``data``), the output is a hard link to it: no bytes are copied (a
+    site's cards cost a link each). Where links are not possible (another filesystem) the bytes are written.
+    A tool that edits the output in place edits the store's copy too; the store notices (its hash is checked
+    on every read) and renders it again.
+    """
+    linked = _link(source, path) if source is not None else None
+    if linked is not None:
+        return linked
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
@@ -99,7 +111,27 @@ def produce(store: Store, r: Resolved, d: Directive | None = None, *, image_id: 
     if r.query.format != "pdf":
         with Image.open(io.BytesIO(data)) as im:
             pixels = im.size
-    return Asset(image_id, asset_name(image_id, r.query), data, pixels, rendered)
+    return Asset(image_id, asset_name(image_id, r.query), data, pixels, rendered, store.stored_path(image_id, r.query))
+
+
+def _link(source: Path, path: Path) -> bool | None:
+    """Make ``path`` a hard link to ``source`` (atomically replacing what was there): True; False when it already
+    is one; None when linking is not possible here."""
+    try:
+        if os.path.samefile(source, path):
+            return False
+    except OSError:
+        pass  # no output yet
+    tmp = path.with_name(f".tmp-link-{os.getpid()}-{threading.get_ident()}-{path.name}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.link(source, tmp)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return None
 
 
 def data_uri(asset: Asset, fmt: str) -> str:

@@ -276,7 +276,12 @@ class CreateOptions:
         return {k: val for k, val in d.items() if k == "html" and val is not None or val != getattr(defaults, k)}
 
     def canonical_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        """Computed once per instance (it is hashed several times per request; the options are frozen)."""
+        cached: str | None = self.__dict__.get("_canonical")
+        if cached is None:
+            cached = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            object.__setattr__(self, "_canonical", cached)
+        return cached
 
 
 def _check_timezone(tz: str) -> None:
@@ -393,10 +398,14 @@ class ImageQuery:
         return self.format == "png" and not self.has_crop and self.width is None and self.height is None and self.dpi is None
 
     def cache_key(self) -> str:
-        """Canonical form of everything that changes the output bytes (``dl`` does not)."""
-        d = asdict(self)
-        d.pop("dl")
-        return json.dumps(d, sort_keys=True, separators=(",", ":"))
+        """Canonical form of everything that changes the output bytes (``dl`` does not); computed once."""
+        cached: str | None = self.__dict__.get("_cache_key")
+        if cached is None:
+            d = asdict(self)
+            d.pop("dl")
+            cached = json.dumps(d, sort_keys=True, separators=(",", ":"))
+            object.__setattr__(self, "_cache_key", cached)
+        return cached
 
 
 def parse_format(fmt: str) -> str:

@@ -408,7 +408,11 @@ class Store:
         link it or copy it; do not write to it."""
         q = query if isinstance(query, ImageQuery) else ImageQuery.from_mapping(query or {})
         self.get(image_id, q)
-        return self._object(image_id) if q.is_identity else self._variant(image_id, q)
+        return self.stored_path(image_id, q)
+
+    def stored_path(self, image_id: str, query: ImageQuery) -> Path:
+        """Where `get(image_id, query)` keeps its bytes, without reading them: valid after that `get`."""
+        return self._object(image_id) if query.is_identity else self._variant(image_id, query)
 
     @staticmethod
     def _variant_key(q: ImageQuery) -> str:

@@ -246,7 +246,15 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         )
         assert self._pool is not None
         card = Resolved(opts, ImageQuery(format=self._fmt), base, alt=title, cls=None, title=None)
-        future = self._pool.submit(produce, self.store, card)
+        hit = self.store.lookup(opts, base=base)
+        if hit:  # an unchanged card: cheaper here than a thread hop (and no contention for the GIL)
+            future: concurrent.futures.Future[Asset] = concurrent.futures.Future()
+            try:
+                future.set_result(produce(self.store, card, image_id=hit))
+            except HctiError as exc:
+                future.set_exception(exc)
+        else:
+            future = self._pool.submit(produce, self.store, card)
         self._cards[page.file.src_uri] = _Card(future, title, description, card)
         return None
 
@@ -386,14 +394,18 @@ def _absolute(site_url: str, rel: str) -> str:
     return site_url.rstrip("/") + "/" + rel.lstrip("/")
 
 
+_HEAD_END = re.compile(r"</head\s*>", re.I)
 _META = re.compile(r"<meta\b[^>]*?\b(?:property|name)\s*=\s*[\"']([^\"']+)[\"']", re.I)
 
 
 def _insert_meta(output: str, tags: dict[str, str]) -> str:
     """Add the tags the theme did not already write, just before </head>."""
-    head_end = output.lower().find("</head>")
-    if head_end < 0:
-        return output
+    head_end = output.find("</head>")
+    if head_end < 0:  # an upper-case tag: rare, and lower-casing a whole page is not free
+        found = _HEAD_END.search(output)
+        if found is None:
+            return output
+        head_end = found.start()
     present = {m.group(1).lower() for m in _META.finditer(output, 0, head_end)}
     lines = []
     for key, value in tags.items():

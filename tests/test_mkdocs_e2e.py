@@ -88,6 +88,19 @@ def test_cards_meta_tags_and_directives(tmp_path: Path, theme: str) -> None:
     assert again.returncode == 0, again.stderr
     assert "hcti: 2 cards (0 rendered, 2 reused), 2 directive images; Chromium launched 0 time(s)" in again.stderr
     assert metas(root / "site" / "index.html") == home
+    # A card is a hard link to the store's checked copy (no bytes copied); an edit made in place through the
+    # site reaches the store's copy, which the next build finds by its hash and renders again.
+    (stored,) = (root / ".cache" / "hcti" / "objects").rglob(card.name)
+    assert card.samefile(stored)
+    good = card.read_bytes()
+    with open(card, "r+b") as fh:
+        fh.seek(len(good) - 20)
+        fh.write(bytes([good[-20] ^ 1]))
+    corrupt = stored.read_bytes()
+    assert corrupt != good
+    third = mkdocs(root, "--strict")
+    assert third.returncode == 0, third.stderr
+    assert card.read_bytes() == stored.read_bytes() != corrupt and load(card).size == (1200, 630)
 
 
 def test_globs_format_and_scale(tmp_path: Path) -> None:
