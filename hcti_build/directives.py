@@ -551,7 +551,10 @@ def _read_local(d: Directive, root: Path, src_dir: str, name: str) -> str:
 
 def read_utf8(path: Path, param: str) -> str:
     """A text input (``--html-file``, ``css_file=``): UTF-8, or a 400 naming the parameter, the file and where."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadRequestError(f"{param} {path} cannot be read: {exc.strerror or exc}", param=param) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

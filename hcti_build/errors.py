@@ -114,7 +114,7 @@ class WriteError(HctiError):
     error = "Write Failed"
 
     @classmethod
-    def of(cls, exc: OSError | Exception, path: object) -> WriteError:
+    def of(cls, exc: Exception, path: object) -> WriteError:
         reason = getattr(exc, "strerror", None) or str(exc)
         full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or "disk is full" in str(exc)
         err = cls(f"Cannot write {path}: {reason}" + (" (free some space, or put it on another disk)" if full else ""))

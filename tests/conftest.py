@@ -81,9 +81,17 @@ def alive(pids: set[int]) -> set[int]:
     return alive
 
 
+def cmdline(pid: int) -> str:
+    """A process's command line; empty once it has exited."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def browser_pids(pid: int) -> set[int]:
-    """The Chromium processes under ``pid``."""
-    return {p for p in descendants(pid) if "chrom" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")}
+    """The Chromium processes under ``pid`` (processes exiting meanwhile are left out)."""
+    return {p for p in descendants(pid) if "chrom" in cmdline(p)}
 
 
 def reap(proc: subprocess.Popen[str]) -> None:

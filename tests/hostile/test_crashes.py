@@ -3,7 +3,6 @@ that, the next render fine, and no process left behind."""
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import signal
@@ -13,23 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import alive, descendants
-from PIL import Image
+from conftest import alive, browser_pids, cmdline, load
 
 from hcti_build import Engine, RenderError, Store
 
 
 def chromium(kind: str = "") -> set[int]:
     """The Chromium processes under this one; ``kind`` picks one --type (renderer)."""
-    found = set()
-    for pid in descendants(os.getpid()):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"chrom" in cmd.split(b"\0")[0].split(b" ")[0] and (not kind or f"--type={kind}".encode() in cmd):
-            found.add(pid)
-    return found
+    found = browser_pids(os.getpid())
+    if not kind:
+        return found
+    return {p for p in found if f"--type={kind}" in cmdline(p)}
 
 
 def kill(pids: set[int]) -> None:
@@ -41,8 +34,7 @@ def kill(pids: set[int]) -> None:
 
 
 def colour(store: Store, image_id: str) -> tuple[int, int, int]:
-    with Image.open(io.BytesIO(store.get(image_id))) as im:
-        return im.convert("RGB").getpixel((2, 2))  # type: ignore[return-value]
+    return load(store.get(image_id)).convert("RGB").getpixel((2, 2))  # type: ignore[return-value]
 
 
 def box(color: str, **extra: object) -> dict[str, object]:

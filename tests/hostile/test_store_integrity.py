@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from conftest import load
 
 from hcti_build import NotFoundError, Store
 
@@ -24,8 +23,8 @@ RED = {"html": "<div style='width:40px;height:10px;background:#f00'></div>", "de
 
 
 def rgb(data: bytes) -> tuple[tuple[int, int], tuple[int, int, int]]:
-    with Image.open(io.BytesIO(data)) as im:
-        return im.size, im.convert("RGB").getpixel((2, 2))  # type: ignore[return-value]
+    im = load(data)
+    return im.size, im.convert("RGB").getpixel((2, 2))  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize(
