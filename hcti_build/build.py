@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import contextlib
+import functools
 import hashlib
 import html as htmllib
 import io
@@ -18,6 +19,7 @@ import logging
 import os
 import posixpath
 import shutil
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -90,9 +92,14 @@ def write_if_changed(path: Path, data: bytes, source: Path | None = None) -> boo
     return True
 
 
+@functools.cache
+def _plain_query(fmt: str) -> ImageQuery:
+    return ImageQuery(format=fmt)
+
+
 def asset_name(image_id: str, query: ImageQuery) -> str:
     """`<id>.<ext>`; a crop, resize or DPI adds a short hash of the query: `<id>-<hash>.<ext>`."""
-    if query.cache_key() == ImageQuery(format=query.format).cache_key():
+    if query.cache_key() == _plain_query(query.format).cache_key():
         return f"{image_id}.{query.format}"
     return f"{image_id}-{hashlib.sha256(query.cache_key().encode()).hexdigest()[:10]}.{query.format}"
 
@@ -108,7 +115,9 @@ def produce(store: Store, r: Resolved, d: Directive | None = None, *, image_id: 
     except HctiError as exc:
         raise (d.error(exc) if d else exc) from None
     pixels = None
-    if r.query.format != "pdf":
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":  # a PNG's size is in its first chunk
+        pixels = struct.unpack(">II", data[16:24])
+    elif r.query.format != "pdf":
         with Image.open(io.BytesIO(data)) as im:
             pixels = im.size
     return Asset(image_id, asset_name(image_id, r.query), data, pixels, rendered, store.stored_path(image_id, r.query))
@@ -117,14 +126,26 @@ def produce(store: Store, r: Resolved, d: Directive | None = None, *, image_id: 
 def _link(source: Path, path: Path) -> bool | None:
     """Make ``path`` a hard link to ``source`` (atomically replacing what was there): True; False when it already
     is one; None when linking is not possible here."""
+    for _ in range(2):
+        try:
+            os.link(source, path)  # the common case, a site that was cleaned: nothing there yet
+            return True
+        except FileExistsError:
+            break
+        except FileNotFoundError:  # no folder yet (or no source: then the link below fails too)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                return None
+        except OSError:  # another filesystem, or no hard links here
+            return None
     try:
         if os.path.samefile(source, path):
             return False
     except OSError:
-        pass  # no output yet
+        pass
     tmp = path.with_name(f".tmp-link-{os.getpid()}-{threading.get_ident()}-{path.name}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         os.link(source, tmp)
         os.replace(tmp, path)
         return True

@@ -6,6 +6,7 @@ strings (query strings, CLI flags) or as JSON types, and are validated here once
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -270,10 +271,12 @@ class CreateOptions:
         return 1.0 if self.url else 2.0
 
     def to_dict(self) -> dict[str, Any]:
-        """Only the parameters that were set, in the API's names."""
-        defaults = CreateOptions(html="")
-        d = asdict(self)
-        return {k: val for k, val in d.items() if k == "html" and val is not None or val != getattr(defaults, k)}
+        """Only the parameters that were set, in the API's names (and html always, null for a url render)."""
+        return {
+            name: _plain(val)
+            for name, default in _defaults(CreateOptions).items()
+            if (val := getattr(self, name)) != default or name == "html"
+        }
 
     def canonical_json(self) -> str:
         """Computed once per instance (it is hashed several times per request; the options are frozen)."""
@@ -401,11 +404,28 @@ class ImageQuery:
         """Canonical form of everything that changes the output bytes (``dl`` does not); computed once."""
         cached: str | None = self.__dict__.get("_cache_key")
         if cached is None:
-            d = asdict(self)
-            d.pop("dl")
+            d = {name: _plain(getattr(self, name)) for name in _defaults(ImageQuery) if name != "dl"}
             cached = json.dumps(d, sort_keys=True, separators=(",", ":"))
             object.__setattr__(self, "_cache_key", cached)
         return cached
+
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    """Field name -> default value of an options dataclass (every field has one), in declaration order."""
+    found = _DEFAULTS.get(cls)
+    if found is None:
+        found = _DEFAULTS[cls] = {f.name: getattr(cls(), f.name) for f in fields(cls)}
+    return found
+
+
+def _plain(value: Any) -> Any:
+    """`dataclasses.asdict` for one field's value, without its deep copies of strings and numbers."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return asdict(value) if hasattr(value, "__dataclass_fields__") else copy.deepcopy(value)
 
 
 def parse_format(fmt: str) -> str:

@@ -86,7 +86,7 @@ class HctiConfig(base.Config):
     cache_dir = c.Type(str, default=".cache/hcti")
     """The image store, relative to mkdocs.yml."""
     concurrency = c.Optional(c.Type(int))
-    """Cards rendered at once (default: the engine's page pool)."""
+    """Cards rendered at once: pages in the browser's pool (default 3)."""
 
 
 @dataclass
@@ -134,7 +134,9 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         if not self._docs.is_relative_to(self._root):
             raise PluginError(f"hcti: docs_dir {self._docs} must be inside the folder of mkdocs.yml")
         if self._engine is None:
-            self._engine = Engine()
+            # One author's pages: the pool shares one renderer process, so a third page costs little memory and
+            # keeps both cores busy while another page waits for its frame.
+            self._engine = Engine(pages=self.config.concurrency or 3, isolate=False)
         cache = (self._root / self.config.cache_dir).resolve()
         if self._store is None or self._store.path != cache:
             self._store = Store(cache, root=self._root, engine=self._engine)
@@ -152,6 +154,9 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             self._template_name = "card.html"
         self._page_templates = Templates(self._root)
         self._fmt = {"jpeg": "jpg"}.get(self.config.cards_format, self.config.cards_format)
+        self._query = ImageQuery(format=self._fmt)
+        self._options = {**self._default_options(config), **self.config.cards_options}
+        self._sites: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._cards, self._assets = {}, {}
         self._card_inputs = set()
         self._counts = {"cards": 0, "rendered": 0}
@@ -211,11 +216,8 @@ class HctiPlugin(BasePlugin[HctiConfig]):
     def on_page_content(self, html_text: str, *, page: Page, config: MkDocsConfig, files: Files) -> str | None:
         if not self.config.enabled or not self.config.cards or not self._wants_card(page):
             return None
-        options = dict(self._default_options(config))
-        options.update(self.config.cards_options)
         card_meta = _card_meta(page)
-        if isinstance(card_meta, dict):
-            options.update(card_meta)
+        options = {**self._options, **card_meta} if isinstance(card_meta, dict) else dict(self._options)
         # A title from the page's heading comes HTML-escaped, with inline markup; the template escapes again.
         title = str(page.meta.get("title") or html.unescape(re.sub(r"<[^>]+>", "", page.title or "")) or config.site_name)
         description = str(page.meta.get("description") or config.site_description or "")
@@ -245,7 +247,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             }
         )
         assert self._pool is not None
-        card = Resolved(opts, ImageQuery(format=self._fmt), base, alt=title, cls=None, title=None)
+        card = Resolved(opts, self._query, base, alt=title, cls=None, title=None)
         hit = self.store.lookup(opts, base=base)
         if hit:  # an unchanged card: cheaper here than a thread hop (and no contention for the GIL)
             future: concurrent.futures.Future[Asset] = concurrent.futures.Future()
@@ -327,6 +329,14 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         }
 
     def _site(self, config: MkDocsConfig, options: dict[str, Any]) -> dict[str, Any]:
+        """The template's `site`: the same for every page but those whose front matter changes these options."""
+        key = (str(options.get("logo")), str(options["background"]), str(options["accent"]))
+        site = self._sites.get(key)
+        if site is None:
+            site = self._sites[key] = self._site_values(config, options)
+        return {**site, "palette": dict(site["palette"])}  # a copy: a template cannot change another page's
+
+    def _site_values(self, config: MkDocsConfig, options: dict[str, Any]) -> dict[str, Any]:
         logo = options.get("logo") or config.theme.get("logo")
         logo_url = None
         if logo and not urlsplit(str(logo)).scheme:

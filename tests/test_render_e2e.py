@@ -190,3 +190,40 @@ def test_local_svg_image_is_served_with_its_type(store: Store, tmp_path: Path) -
     html = '<img src="logo.svg" style="display:block;width:40px;height:40px">'
     png = store.get(store.create({"html": html, "device_scale": 1}, base="art")["id"])
     assert load(png).size == (40, 40) and load(png).convert("RGB").getpixel((20, 20)) == (0, 255, 0)
+
+
+def test_a_shared_engine_runs_its_pages_in_one_renderer_and_renders_still_share_nothing(tmp_path: Path) -> None:
+    """Engine(isolate=False), the MkDocs plugin's: three pages in one renderer process (the session's isolated
+    engine has one per page), concurrent renders each get their own colours, and a render still sees nothing
+    the one before it stored."""
+    import concurrent.futures
+    import os
+
+    from conftest import browser_pids, cmdline
+
+    from hcti_build import Engine
+
+    before = browser_pids(os.getpid())
+    engine = Engine(pages=3, isolate=False)
+    store = Store(tmp_path / "store", root=tmp_path, engine=engine)
+    try:
+        colours = {"#ff0000": (255, 0, 0), "#00ff00": (0, 255, 0), "#0000ff": (0, 0, 255), "#ffff00": (255, 255, 0)}
+
+        def box(colour: str) -> tuple[int, ...]:
+            html = f"<div style='width:30px;height:30px;background:{colour}'></div><script>document.title='{colour}'</script>"
+            data = store.get(store.create({"html": html, "device_scale": 1, "ms_delay": 150})["id"])
+            return load(data).convert("RGB").getpixel((15, 15))  # type: ignore[no-any-return]
+
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            assert list(pool.map(box, list(colours) * 2)) == list(colours.values()) * 2
+        renderers = {p for p in browser_pids(os.getpid()) - before if "--type=renderer" in cmdline(p)}
+        assert len(renderers) == 1
+
+        store.create({"html": "<script>localStorage.setItem('k', '1'); document.cookie = 'k=1; max-age=99'</script><p>w</p>"})
+        reader = "<div id=d style='height:4px;background:#000'></div><script>d.style.width = (10 + "
+        reader += "(localStorage.getItem('k') ? 100 : 0) + (document.cookie ? 400 : 0)) + 'px'</script><!--{}-->"
+        for i in range(3):  # on each page of the pool
+            assert load(store.get(store.create({"html": reader.format(i), "device_scale": 1})["id"])).width == 10
+    finally:
+        engine.close()
+        store.close()

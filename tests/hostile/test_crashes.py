@@ -42,11 +42,12 @@ def box(color: str, **extra: object) -> dict[str, object]:
 
 
 @pytest.fixture
-def own(tmp_path: Path) -> Iterator[tuple[Store, Engine, set[int]]]:
+def own(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Store, Engine, set[int]]]:
     """A store on an engine of its own (the session's browser is not killed), warmed up; the Chromium processes
-    that were running before it (the session's), which a test must leave alone."""
+    that were running before it (the session's), which a test must leave alone. Parametrized indirectly with
+    ``isolate`` (default True)."""
     before = chromium()
-    engine = Engine()
+    engine = Engine(isolate=getattr(request, "param", True))
     store = Store(tmp_path / "store", root=tmp_path, engine=engine)
     store.create(box("#fff"))
     yield store, engine, before
@@ -130,11 +131,14 @@ def test_browser_that_keeps_dying_gives_a_typed_error_within_seconds(own: tuple[
     assert colour(store, image["id"]) == (0, 0, 255)
 
 
+@pytest.mark.parametrize("own", [True, False], ids=["isolated", "shared"], indirect=True)
 def test_a_renderer_killed_mid_render_is_replaced_without_relaunching(own: tuple[Store, Engine, set[int]]) -> None:
     store, engine, before = own
     job = in_background(store.create, box("#0f0", ms_delay=1500))
     time.sleep(0.5)
-    kill(chromium("renderer") - before)  # both pages' renderers: the idle one is replaced before its next use
+    renderers = chromium("renderer") - before
+    assert len(renderers) == (2 if engine.isolate else 1)  # shared: both pages in one renderer process
+    kill(renderers)  # every page's renderer: an idle page is replaced before its next use
     job["thread"].join(30)  # type: ignore[attr-defined]
     assert outcome(job) == "ok"
     assert job["seconds"] < 10  # type: ignore[operator]
