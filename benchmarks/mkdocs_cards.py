@@ -20,6 +20,7 @@ Last line: RESULT cold_vs_material=<hcti cold card time / material cold card tim
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import random
 import shutil
@@ -67,11 +68,24 @@ def seed_material_fonts(root: Path) -> None:
             shutil.copy(src, target / f"{style.replace('BoldItalic', 'Bold Italic')}.ttf")
 
 
+def compile_packages() -> None:
+    """Bytecode for hcti_build and mkdocs_plugin, as `pip install` writes it: an editable checkout run with
+    PYTHONDONTWRITEBYTECODE=1 would otherwise compile them in every hcti build (~0.1 s) and no plain one."""
+    import hcti_build
+    import mkdocs_plugin
+
+    for package in (hcti_build, mkdocs_plugin):
+        compileall.compile_dir(Path(package.__file__).parent, quiet=1)
+
+
 def build(root: Path, config: str) -> tuple[float, float]:
     with RssSampler() as rss:
         t0 = time.perf_counter()
         r = subprocess.run(
-            [sys.executable, "-m", "mkdocs", "build", "-q", "-f", config, "-d", f"site-{config[:-4]}"],
+            # One site folder for every arm: mkdocs empties it and writes ~1000 files, and on ext4 creating files
+            # where many were just deleted costs kernel time that depends on the folder (measured: +0.5 s for
+            # whichever arm's folder sat in the busier inode group). The same folder gives every arm the same.
+            [sys.executable, "-m", "mkdocs", "build", "-q", "-f", config, "-d", "site"],
             cwd=root,
             capture_output=True,
             text=True,
@@ -91,21 +105,24 @@ def median(runs: list[tuple[float, float]]) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", type=int, default=300, help="pages in the generated site (default 300)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each warm arm; the median is kept (default 3)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each warm arm; the median is kept (default 5)")
     ap.add_argument("--skip-material", action="store_true", help="leave out material's social plugin")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_site(root, args.pages)
+        compile_packages()
         build(root, "plain.yml")  # warm the OS caches and Python's bytecode for every arm alike
         rows = {"hcti cold": build(root, "hcti.yml")}
+        cards = len(list((root / "site" / "assets" / "images" / "social").iterdir()))
         # Warm builds take a few seconds and vary by ~10% run to run: plain and hcti warm alternate, medians kept.
         plain_runs, warm_runs = [], []
         for _ in range(args.repeat):
             plain_runs.append(build(root, "plain.yml"))
             warm_runs.append(build(root, "hcti.yml"))
         rows = {"plain": median(plain_runs), **rows, "hcti warm": median(warm_runs)}
-        cards = len(list((root / "site-hcti" / "assets" / "images" / "social").iterdir()))
+        for name, runs in (("plain", plain_runs), ("hcti warm", warm_runs)):
+            print(f"{name} runs (s): {' '.join(f'{t:.2f}' for t, _ in runs)}")
         if not args.skip_material:
             seed_material_fonts(root)
             rows["material cold"] = build(root, "material.yml")

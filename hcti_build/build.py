@@ -23,11 +23,9 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-from PIL import Image
 
 from .directives import (
     MARKDOWN_SUFFIXES,
@@ -68,7 +66,15 @@ class Asset:
     source: Path | None = None  # the store's file holding exactly these bytes (checked): linked, not copied
 
     def write(self, path: Path) -> bool:
+        if not self.data and self.source is not None:  # a slim asset: link its source, or copy it
+            linked = _link(self.source, path)
+            return linked if linked is not None else write_if_changed(path, self.source.read_bytes())
         return write_if_changed(path, self.data, self.source)
+
+    def slim(self) -> Asset:
+        """The same asset without its bytes in memory, when the store holds them (a site's build keeps hundreds
+        of cards between reading its pages and writing them): `write` links or copies the store's file."""
+        return replace(self, data=b"") if self.source is not None else self
 
 
 def write_if_changed(path: Path, data: bytes, source: Path | None = None) -> bool:
@@ -118,6 +124,8 @@ def produce(store: Store, r: Resolved, d: Directive | None = None, *, image_id: 
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":  # a PNG's size is in its first chunk
         pixels = struct.unpack(">II", data[16:24])
     elif r.query.format != "pdf":
+        from PIL import Image  # imported when needed: see store.py
+
         with Image.open(io.BytesIO(data)) as im:
             pixels = im.size
     return Asset(image_id, asset_name(image_id, r.query), data, pixels, rendered, store.stored_path(image_id, r.query))

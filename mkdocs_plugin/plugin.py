@@ -8,9 +8,11 @@ collected when the page is written: they render concurrently on the engine's pag
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import fnmatch
 import html
+import mimetypes
 import os
 import posixpath
 import re
@@ -86,7 +88,7 @@ class HctiConfig(base.Config):
     cache_dir = c.Type(str, default=".cache/hcti")
     """The image store, relative to mkdocs.yml."""
     concurrency = c.Optional(c.Type(int))
-    """Cards rendered at once: pages in the browser's pool (default 3)."""
+    """Cards rendered at once: pages in the browser's pool (default 2)."""
 
 
 @dataclass
@@ -134,9 +136,9 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         if not self._docs.is_relative_to(self._root):
             raise PluginError(f"hcti: docs_dir {self._docs} must be inside the folder of mkdocs.yml")
         if self._engine is None:
-            # One author's pages: the pool shares one renderer process, so a third page costs little memory and
-            # keeps both cores busy while another page waits for its frame.
-            self._engine = Engine(pages=self.config.concurrency or 3, isolate=False)
+            # One author's pages: the pool's pages share one renderer process, and a card replaces the card before
+            # it in place. (A third page measured no faster, and its renderer's memory grew with every card.)
+            self._engine = Engine(pages=self.config.concurrency, isolate=False)
         cache = (self._root / self.config.cache_dir).resolve()
         if self._store is None or self._store.path != cache:
             self._store = Store(cache, root=self._root, engine=self._engine)
@@ -157,6 +159,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._query = ImageQuery(format=self._fmt)
         self._options = {**self._default_options(config), **self.config.cards_options}
         self._sites: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._logos: set[Path] = set()
         self._cards, self._assets = {}, {}
         self._card_inputs = set()
         self._counts = {"cards": 0, "rendered": 0}
@@ -166,16 +169,16 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         return config
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
-        """Runs after the first build: watch the card template's folder and every file a card read outside the
-        docs folder (MkDocs watches that one), so editing them rebuilds; unchanged cards stay store hits."""
+        """Runs after the first build: watch the card template's folder, the logo and every file a card read
+        outside the docs folder (MkDocs watches that one), so editing them rebuilds; unchanged cards stay hits."""
         if not self.config.enabled:
             return server
         watched = [Path(config.docs_dir).resolve()]
         if self.config.cards_template:
             watched.append(Path(self.config.cards_template).resolve().parent)
             server.watch(str(watched[-1]))
-        for rel in sorted(self._card_inputs):
-            path = (self._root / rel).resolve()
+        for path in sorted({*(self._root / rel for rel in self._card_inputs), *self._logos}):
+            path = path.resolve()
             if not any(path.is_relative_to(w) for w in watched):
                 server.watch(str(path))
         return server
@@ -252,11 +255,11 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         if hit:  # an unchanged card: cheaper here than a thread hop (and no contention for the GIL)
             future: concurrent.futures.Future[Asset] = concurrent.futures.Future()
             try:
-                future.set_result(produce(self.store, card, image_id=hit))
+                future.set_result(_slim_card(self.store, card, hit))
             except HctiError as exc:
                 future.set_exception(exc)
         else:
-            future = self._pool.submit(produce, self.store, card)
+            future = self._pool.submit(_slim_card, self.store, card, None)
         self._cards[page.file.src_uri] = _Card(future, title, description, card)
         return None
 
@@ -343,7 +346,8 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             for folder in (self._docs, self._root):  # theme logos are docs-relative; an option may be either
                 path = (folder / str(logo)).resolve()
                 if path.is_file() and path.is_relative_to(self._root):
-                    logo_url = "/" + path.relative_to(self._root).as_posix()  # root-relative on the render origin
+                    self._logos.add(path)
+                    logo_url = _data_uri(path) or "/" + path.relative_to(self._root).as_posix()
                     break
         host = urlsplit(config.site_url or "").netloc + urlsplit(config.site_url or "").path.rstrip("/")
         return {
@@ -355,6 +359,26 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             "language": config.theme.get("language") or "en",
             "palette": {"primary": options["background"], "accent": options["accent"]},
         }
+
+
+def _data_uri(path: Path, limit: int = 512 * 1024) -> str | None:
+    """A logo in the card's HTML itself: its bytes are then part of the card's request (a new logo, new cards),
+    and a card that loads no file can replace the one before it in place (Engine(isolate=False)). A logo over
+    ``limit`` is loaded from its file instead (root-relative on the render origin)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if len(data) > limit:
+        return None
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
+
+
+def _slim_card(store: Store, card: Resolved, image_id: str | None) -> Asset:
+    """A card, checked in the store, without its bytes: every page is read before any is written, so a site's
+    cards would all be in memory at once (and a warm build pays for that memory more than for the rest)."""
+    return produce(store, card, image_id=image_id).slim()
 
 
 def _card_meta(page: Page) -> Any:
@@ -425,4 +449,7 @@ def _insert_meta(output: str, tags: dict[str, str]) -> str:
         lines.append(f'<meta {attr}="{key}" content="{html.escape(value, quote=True)}">')
     if not lines:
         return output
-    return output[:head_end] + "\n".join(lines) + "\n" + output[head_end:]
+    tags_html = "\n".join(lines) + "\n"
+    if output.startswith("</head>", head_end):  # one copy of the page, no slices of it (pages are ~100 KB)
+        return output.replace("</head>", tags_html + "</head>", 1)
+    return output[:head_end] + tags_html + output[head_end:]

@@ -155,6 +155,30 @@ def test_custom_template_reads_local_files_whose_bytes_are_in_the_hash(tmp_path:
     assert second != first  # a changed card gets a new URL, so social sites fetch it again
 
 
+def test_the_theme_logo_is_on_every_card_and_a_new_logo_makes_new_cards(tmp_path: Path) -> None:
+    from PIL import Image
+
+    root = make_site(tmp_path)
+    (root / "mkdocs.yml").write_text(
+        (root / "mkdocs.yml").read_text().replace("  name: material\n", "  name: material\n  logo: logo.png\n")
+    )
+    Image.new("RGB", (72, 72), (255, 0, 0)).save(root / "docs" / "logo.png")
+    r = mkdocs(root, "--strict")
+    assert r.returncode == 0, r.stderr
+
+    def logo_pixel() -> tuple[int, int, int]:
+        image = metas(root / "site" / "index.html")["og:image"]
+        return load(root / "site" / image.removeprefix("https://example.org/docs/")).convert("RGB").getpixel((116, 100))
+
+    red = logo_pixel()  # the built-in card's header: a 72 px logo at (80, 64), at 95% opacity
+    assert red[0] > 230 and red[1] < 30 and red[2] < 30
+    Image.new("RGB", (72, 72), (0, 0, 255)).save(root / "docs" / "logo.png")
+    r = mkdocs(root, "--strict")
+    assert "2 cards (2 rendered, 0 reused)" in r.stderr
+    blue = logo_pixel()
+    assert blue[0] < 30 and blue[1] < 30 and blue[2] > 230
+
+
 def test_insert_meta_keeps_the_theme_tags_and_escapes() -> None:
     page = '<html><head><meta property="og:title" content="Theme title"></head><body></body></html>'
     out = _insert_meta(page, {"og:title": "Mine", "og:description": 'a "b" <c>', "twitter:card": "summary_large_image"})

@@ -9,7 +9,7 @@ import pytest
 from conftest import load
 from PIL import Image  # noqa: F401
 
-from hcti_build import BadRequestError, Store
+from hcti_build import BadRequestError, CreateOptions, Store
 
 
 def _img(store: Store, **params: object) -> Image.Image:
@@ -227,3 +227,86 @@ def test_a_shared_engine_runs_its_pages_in_one_renderer_and_renders_still_share_
     finally:
         engine.close()
         store.close()
+
+
+def test_static_documents_replace_each_other_in_place_and_scripts_or_files_force_a_navigation(tmp_path: Path) -> None:
+    """Engine(isolate=False) shows a static document in the page of the static one before it (no navigation),
+    unless that one loaded a file (a cached copy would go unrecorded) or the window ever ran a script."""
+    from PIL import Image as PILImage
+
+    from hcti_build import Engine
+
+    engine = Engine(pages=1, isolate=False)  # one page: every render follows the one before it
+    store = Store(tmp_path / "store", root=tmp_path, engine=engine)
+
+    def colour(image_id: str) -> tuple[int, ...]:
+        return load(store.get(image_id)).convert("RGB").getpixel((5, 5))  # type: ignore[no-any-return]
+
+    def box(colour: str, extra: str = "") -> dict[str, object]:
+        return {"html": f"<div style='width:20px;height:20px;background:{colour}'></div>{extra}", "device_scale": 1}
+
+    try:
+        assert colour(store.create(box("#f00"))["id"]) == (255, 0, 0)  # navigates: a new page
+        assert colour(store.create(box("#0f0"))["id"]) == (0, 255, 0)
+        assert colour(store.create(box("#00f"))["id"]) == (0, 0, 255)
+        assert engine.in_place == 2
+
+        # A script leaves a timer behind in its window: the static document after it gets a fresh one.
+        painter = "<script>setInterval(() => document.body.style.background = '#f00', 5)</script>"
+        store.create({**box("#fff", painter), "ms_delay": 50})
+        assert colour(store.create({**box("#0f0"), "ms_delay": 100})["id"]) == (0, 255, 0)
+        assert engine.in_place == 2
+
+        # A document that loads a file: the next one loads it again, so its inputs are recorded and checked.
+        PILImage.new("RGB", (20, 20), "#00f").save(tmp_path / "logo.png")
+        first = store.create({"html": "<img src='logo.png' style='display:block'>", "device_scale": 1})
+        second = {"html": "<img src='logo.png' style='display:block'><!-- 2 -->", "device_scale": 1}
+        before = engine.in_place
+        assert colour(store.create(second)["id"]) == (0, 0, 255)
+        assert engine.in_place == before  # navigated
+        assert store.inputs(CreateOptions.from_mapping(second)) == ["logo.png"]
+        PILImage.new("RGB", (20, 20), "#ff0").save(tmp_path / "logo.png")
+        renamed = store.create(second)["id"]
+        assert renamed != first["id"] and colour(renamed) == (255, 255, 0)
+    finally:
+        engine.close()
+        store.close()
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<script>1</script>",
+        "<SCRIPT src=a.js></SCRIPT>",
+        "<svg><script>1</script></svg>",
+        "<img src=x onerror=alert(1)>",
+        "<img/onerror=alert(1) src=x>",
+        '<img src="x"onerror="alert(1)">',
+        "<body onload = 'x()'>",
+        "<a href='javascript:void(0)'>a</a>",
+        "<iframe srcdoc='<p>x'></iframe>",
+        "<object data=a.html></object>",
+        "<embed src=a.svg>",
+        "<meta http-equiv=refresh content='0;url=/x'>",
+        "<div><template shadowrootmode=open><p>x</p></template></div>",
+    ],
+)
+def test_documents_with_scripts_frames_or_handlers_are_not_static(html: str) -> None:
+    from hcti_build.browser import _DYNAMIC
+
+    assert _DYNAMIC.search(html) is not None
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p style='color:red'>Bonjour, Python on the web</p>",
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><style>body{margin:0}</style></head>'
+        '<body><header dir="auto"><img src="data:image/png;base64,iVBOR" alt=""></header><h1>Title</h1></body></html>',
+        "<svg width=10 height=10><circle cx=5 cy=5 r=4 fill=red /></svg>",
+    ],
+)
+def test_plain_html_and_css_is_static(html: str) -> None:
+    from hcti_build.browser import _DYNAMIC
+
+    assert _DYNAMIC.search(html) is None
