@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .browser import CancelToken, Engine, cancellable, find_chromium
-from .build import Asset, Builder, BuildReport, asset_name, produce, rewrite_markdown, write_if_changed
+from .build import Asset, Builder, BuildReport, asset_for, asset_name, produce, rewrite_markdown, write_if_changed
 from .directives import Resolved, Templates
 from .errors import (
     BadRequestError,
@@ -45,6 +45,7 @@ __all__ = [
     "Templates",
     "UnsupportedFormatError",
     "WriteError",
+    "asset_for",
     "asset_name",
     "cancellable",
     "find_chromium",

@@ -117,18 +117,23 @@ def produce(store: Store, r: Resolved, d: Directive | None = None, *, image_id: 
     try:
         if image_id is None:
             image_id, rendered = store.ensure(r.options, base=r.base)
-        data = store.get(image_id, r.query)
+        return asset_for(store, image_id, r.query, rendered=rendered)
     except HctiError as exc:
         raise (d.error(exc) if d else exc) from None
+
+
+def asset_for(store: Store, image_id: str, query: ImageQuery, *, rendered: bool = False) -> Asset:
+    """The final bytes of a stored image for ``query`` (checked, derived if missing), with their pixel size."""
+    data = store.get(image_id, query)
     pixels = None
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":  # a PNG's size is in its first chunk
         pixels = struct.unpack(">II", data[16:24])
-    elif r.query.format != "pdf":
+    elif query.format != "pdf":
         from PIL import Image  # imported when needed: see store.py
 
         with Image.open(io.BytesIO(data)) as im:
             pixels = im.size
-    return Asset(image_id, asset_name(image_id, r.query), data, pixels, rendered, store.stored_path(image_id, r.query))
+    return Asset(image_id, asset_name(image_id, query), data, pixels, rendered, store.stored_path(image_id, query))
 
 
 def _link(source: Path, path: Path) -> bool | None:

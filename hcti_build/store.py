@@ -252,9 +252,16 @@ class Store:
             out[name] = digest
         return out
 
+    def request_key(self, opts: CreateOptions, *, base: str = "") -> str:
+        """The hash of a request (options, Chromium, root, base) before its files: what `lookup_key` takes."""
+        return self._request_key(opts, _base(base))
+
     def lookup(self, opts: CreateOptions, key: str | None = None, *, base: str = "") -> str | None:
         """The id this request would get if its inputs are unchanged and stored; no browser."""
-        key = key or self._request_key(opts, _base(base))
+        return self.lookup_key(key or self._request_key(opts, _base(base)))
+
+    def lookup_key(self, key: str) -> str | None:
+        """`lookup` by `request_key`: the files the request's last render read are checked, then the object."""
         row = self._db().execute("SELECT files FROM manifests WHERE request_key=?", (key,)).fetchone()
         if not row:
             return None

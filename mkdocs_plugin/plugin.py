@@ -11,11 +11,14 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import fnmatch
+import hashlib
 import html
+import json
 import mimetypes
 import os
 import posixpath
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,10 +43,13 @@ from hcti_build import (
     Resolved,
     Store,
     Templates,
+    WriteError,
+    asset_for,
     produce,
     rewrite_markdown,
     write_if_changed,
 )
+from hcti_build.store import atomic_write
 
 log = get_plugin_logger("hcti")
 BUILTIN = Path(__file__).parent / "templates"
@@ -96,7 +102,59 @@ class _Card:
     future: concurrent.futures.Future[Asset]
     title: str
     description: str
-    resolved: Resolved
+    resolved: Resolved | None  # None: known from the memo, never rendered in this build
+
+
+class _Memo:
+    """Which request each card's template values made last time, so an unchanged card skips its template and
+    options: `<cache_dir>/cards-memo.json`. It holds only for the same template files (by hash), card settings,
+    Chromium and hcti-build code; otherwise it starts empty. A memo hit is still checked in the store (the files
+    the render read, then the object's hash), so it can make a card stale only if a template changed without
+    changing its bytes (or hcti-build's code changed without changing its files' mtimes)."""
+
+    VERSION = 1
+
+    def __init__(self, path: Path, header: dict[str, Any], templates: Templates) -> None:
+        self.path, self.header, self.templates = path, header, templates
+        self.old: dict[str, str] = {}
+        self.new: dict[str, str] = {}
+        self.files: dict[str, str] = {}  # template files (relative to the templates' root) -> sha256
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("header") == header and all(self._sha(n) == h for n, h in saved.get("templates", {}).items()):
+                self.old, self.files = dict(saved["cards"]), dict(saved["templates"])
+        except (OSError, ValueError, TypeError, AttributeError, KeyError):
+            pass  # no memo yet, or one of another version: cards are looked up the long way
+
+    def _sha(self, name: str) -> str | None:
+        try:
+            return hashlib.sha256((self.templates.root / name).read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    @staticmethod
+    def key(values: dict[str, Any]) -> str | None:
+        try:
+            text = json.dumps(values, sort_keys=True, ensure_ascii=False, default=_tagged)
+        except (TypeError, ValueError):  # keys of mixed types in front matter: no memo for this page
+            return None
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def read(self, names: tuple[str, ...]) -> None:
+        """Templates a render loaded (the first time in this build)."""
+        for name in names:
+            sha = self._sha(name)
+            if sha is not None:
+                self.files[name] = sha
+
+    def save(self) -> None:
+        if self.new == self.old:
+            return
+        data = {"header": self.header, "templates": self.files, "cards": self.new}
+        try:
+            atomic_write(self.path, json.dumps(data, sort_keys=True).encode(), durable=False)
+        except WriteError as exc:
+            log.warning(f"could not save the card memo: {exc.message}")
 
 
 class HctiPlugin(BasePlugin[HctiConfig]):
@@ -161,6 +219,9 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._sites: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._logos: set[Path] = set()
         self._cards, self._assets = {}, {}
+        self._memo: _Memo | None = None
+        if self.config.cards and not self._serving:  # `mkdocs serve` needs each card's inputs: no memo there
+            self._memo = _Memo(self.store.path / "cards-memo.json", self._memo_header(), self._templates)
         self._card_inputs = set()
         self._counts = {"cards": 0, "rendered": 0}
         if self.config.cards and not config.site_url and not self._warned_site_url:
@@ -236,8 +297,16 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             "width": self.config.cards_width,
             "height": self.config.cards_height,
         }
+        memo_key = self._memo.key(values) if self._memo else None
+        remembered = self._memo.old.get(memo_key) if self._memo and memo_key else None
+        hit = self.store.lookup_key(remembered) if remembered else None
+        if hit:  # the same values and template files as last time, and the image is intact: no template
+            assert self._memo is not None and memo_key is not None and remembered is not None
+            self._memo.new[memo_key] = remembered
+            self._cards[page.file.src_uri] = _Card(self._done(asset_for, self.store, hit, self._query), title, description, None)
+            return None
         try:
-            card_html, _ = self._templates.render(self._template_name, values)
+            card_html, read = self._templates.render(self._template_name, values)
         except HctiError as exc:
             raise PluginError(f"hcti: card template for {page.file.src_uri}: {exc.message}") from None
         base = posixpath.dirname(self._template_name) if self.config.cards_template else ""
@@ -251,17 +320,27 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         )
         assert self._pool is not None
         card = Resolved(opts, self._query, base, alt=title, cls=None, title=None)
-        hit = self.store.lookup(opts, base=base)
+        request_key = self.store.request_key(opts, base=base)
+        if self._memo and memo_key:
+            self._memo.read(read)
+            self._memo.new[memo_key] = request_key
+        hit = self.store.lookup_key(request_key)
         if hit:  # an unchanged card: cheaper here than a thread hop (and no contention for the GIL)
-            future: concurrent.futures.Future[Asset] = concurrent.futures.Future()
-            try:
-                future.set_result(_slim_card(self.store, card, hit))
-            except HctiError as exc:
-                future.set_exception(exc)
+            future = self._done(asset_for, self.store, hit, self._query)
         else:
-            future = self._pool.submit(_slim_card, self.store, card, None)
+            future = self._pool.submit(_slim_card, self.store, card)
         self._cards[page.file.src_uri] = _Card(future, title, description, card)
         return None
+
+    @staticmethod
+    def _done(fn: Any, *args: Any) -> concurrent.futures.Future[Asset]:
+        """``fn(*args)`` run here, as a finished future, slim (see `_slim_card`)."""
+        future: concurrent.futures.Future[Asset] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args).slim())
+        except HctiError as exc:
+            future.set_exception(exc)
+        return future
 
     def on_post_page(self, output: str, *, page: Page, config: MkDocsConfig) -> str | None:
         card = self._cards.pop(page.file.src_uri, None)
@@ -273,7 +352,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             raise PluginError(f"hcti: card for {page.file.src_uri}: {exc.message}") from None
         self._counts["cards"] += 1
         self._counts["rendered"] += asset.rendered
-        if self._serving:  # what `mkdocs serve` must watch: every file a card read (logo, fonts, stylesheets)
+        if self._serving and card.resolved:  # what `mkdocs serve` must watch: every file a card read
             self._card_inputs.update(self.store.inputs(card.resolved.options, base=card.resolved.base))
         rel = f"{self.config.cards_dir.strip('/')}/{asset.name}"
         asset.write(Path(config.site_dir) / rel)
@@ -302,6 +381,8 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             return
         for rel, data in sorted(self._assets.items()):
             write_if_changed(Path(config.site_dir) / rel, data)
+        if self._memo is not None:
+            self._memo.save()
         n = self._counts
         launches = self._engine.launches if self._engine else 0
         log.info(
@@ -319,6 +400,18 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         if self.config.cards_include and not any(fnmatch.fnmatch(uri, g) for g in self.config.cards_include):
             return False
         return not any(fnmatch.fnmatch(uri, g) for g in self.config.cards_exclude)
+
+    def _memo_header(self) -> dict[str, Any]:
+        """What a card's HTML depends on besides its template values and template files."""
+        code = [Path(m.__file__ or "").stat().st_mtime_ns for m in (sys.modules[__name__], sys.modules[Templates.__module__])]
+        return {
+            "version": _Memo.VERSION,
+            "code": code,
+            "fingerprint": self.store.fingerprint(),
+            "template": self._template_name,
+            "custom": bool(self.config.cards_template),
+            "size": [self.config.cards_width, self.config.cards_height, self.config.device_scale],
+        }
 
     def _default_options(self, config: MkDocsConfig) -> dict[str, Any]:
         primary, accent = _palette(config)
@@ -375,10 +468,15 @@ def _data_uri(path: Path, limit: int = 512 * 1024) -> str | None:
     return f"data:{kind};base64,{base64.b64encode(data).decode()}"
 
 
-def _slim_card(store: Store, card: Resolved, image_id: str | None) -> Asset:
-    """A card, checked in the store, without its bytes: every page is read before any is written, so a site's
-    cards would all be in memory at once (and a warm build pays for that memory more than for the rest)."""
-    return produce(store, card, image_id=image_id).slim()
+def _slim_card(store: Store, card: Resolved) -> Asset:
+    """A card, rendered or found in the store, without its bytes: every page is read before any is written, so a
+    site's cards would all be in memory at once (and a warm build pays for that memory more than for the rest)."""
+    return produce(store, card).slim()
+
+
+def _tagged(value: Any) -> str:
+    """A front matter value JSON has no type for (a date): its type and repr, so that it differs from a string."""
+    return f"{type(value).__module__}.{type(value).__qualname__}:{value!r}"
 
 
 def _card_meta(page: Page) -> Any:

@@ -154,6 +154,24 @@ def test_custom_template_reads_local_files_whose_bytes_are_in_the_hash(tmp_path:
     second = metas(root / "site" / "index.html")["og:image"]
     assert second != first  # a changed card gets a new URL, so social sites fetch it again
 
+    # Unchanged cards are remembered by their template values (cards-memo.json); a changed template, a changed
+    # page and a changed option each still reach the cards they change, and only those.
+    assert "2 cards (0 rendered, 2 reused)" in mkdocs(root).stderr
+    assert (root / ".cache" / "hcti" / "cards-memo.json").is_file()
+    template = (root / "overrides" / "card.html").read_text()
+    (root / "overrides" / "card.html").write_text(template.replace("<h1>", "<h1 style='color:{{ options.tint }}'>"))
+    assert "2 cards (2 rendered, 0 reused)" in mkdocs(root).stderr
+    setup = root / "docs" / "guide" / "setup.md"
+    setup.write_text(setup.read_text().replace("Set it up", "Set it all up"))  # the template does not show it
+    assert "2 cards (0 rendered, 2 reused)" in mkdocs(root).stderr
+    assert metas(root / "site" / "guide" / "setup" / "index.html")["og:description"].startswith("Set it all up")
+    setup.write_text(setup.read_text().replace("# Setup", "# Setup again"))
+    assert "2 cards (1 rendered, 1 reused)" in mkdocs(root).stderr
+    assert metas(root / "site" / "guide" / "setup" / "index.html")["og:title"] == "Setup again"
+    (root / "mkdocs.yml").write_text((root / "mkdocs.yml").read_text().replace("rgb(0, 128, 0)", "rgb(0, 0, 0)"))
+    assert "2 cards (2 rendered, 0 reused)" in mkdocs(root).stderr
+    assert "2 cards (0 rendered, 2 reused)" in mkdocs(root).stderr
+
 
 def test_the_theme_logo_is_on_every_card_and_a_new_logo_makes_new_cards(tmp_path: Path) -> None:
     from PIL import Image
