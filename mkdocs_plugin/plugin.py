@@ -321,9 +321,10 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         assert self._pool is not None
         card = Resolved(opts, self._query, base, alt=title, cls=None, title=None)
         request_key = self.store.request_key(opts, base=base)
-        if self._memo and memo_key:
-            self._memo.read(read)
-            self._memo.new[memo_key] = request_key
+        if self._memo:
+            self._memo.read(read)  # from every page, remembered or not: the memo holds only while these hold
+            if memo_key:
+                self._memo.new[memo_key] = request_key
         hit = self.store.lookup_key(request_key)
         if hit:  # an unchanged card: cheaper here than a thread hop (and no contention for the GIL)
             future = self._done(asset_for, self.store, hit, self._query)

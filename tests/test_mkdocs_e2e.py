@@ -197,6 +197,25 @@ def test_the_theme_logo_is_on_every_card_and_a_new_logo_makes_new_cards(tmp_path
     assert blue[0] < 30 and blue[1] < 30 and blue[2] > 230
 
 
+def test_a_page_the_memo_cannot_key_still_ties_the_memo_to_the_template(tmp_path: Path) -> None:
+    """Front matter whose keys JSON cannot sort has no memo entry; when that page is the one that loads the
+    template, the template's hash must still be recorded, or an edited template would leave other cards stale."""
+    root = make_site(tmp_path, extra=":\n      cards_template: overrides/card.html")
+    (root / "overrides").mkdir()
+    (root / "overrides" / "card.html").write_text("<body style='margin:0;background:rgb(0,128,0)'><h1>{{ page.title }}</h1>")
+    index = root / "docs" / "index.md"
+    index.write_text("---\nextra: {1: one, two: 2}\n---\n" + index.read_text())
+    assert "2 cards (2 rendered, 0 reused)" in mkdocs(root).stderr
+    (root / "overrides" / "card.html").write_text("<body style='margin:0;background:rgb(0,0,128)'><h1>{{ page.title }}</h1>")
+    assert "2 cards (2 rendered, 0 reused)" in mkdocs(root).stderr
+    setup = metas(root / "site" / "guide" / "setup" / "index.html")["og:image"]
+    assert load(root / "site" / setup.removeprefix("https://example.org/docs/")).convert("RGB").getpixel((600, 600)) == (
+        0,
+        0,
+        128,
+    )
+
+
 def test_insert_meta_keeps_the_theme_tags_and_escapes() -> None:
     page = '<html><head><meta property="og:title" content="Theme title"></head><body></body></html>'
     out = _insert_meta(page, {"og:title": "Mine", "og:description": 'a "b" <c>', "twitter:card": "summary_large_image"})
