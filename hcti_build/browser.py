@@ -390,11 +390,10 @@ class Engine:
         url = route.request.url
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
-        if origin == ORIGIN:
-            path = unquote(parts.path)
-            if path == slot.doc_path:
-                await route.fulfill(body=slot.html, content_type="text/html; charset=utf-8")
-                return
+        path = unquote(parts.path)
+        if origin == ORIGIN and path == slot.doc_path:
+            await route.fulfill(body=slot.html, content_type="text/html; charset=utf-8")
+            return
         slot.reusable = False  # whatever this document loads, the next one must load (and record) itself
         if origin == ORIGIN:
             target = (slot.root / path.lstrip("/")).resolve()
@@ -561,14 +560,15 @@ class Engine:
         for origin in sorted({ORIGIN, slot.render_origin, current} - {None}):  # type: ignore[type-var]
             await slot.cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": STORAGE_TYPES})
         doc_path = _doc_path(root[1])
-        in_place = slot.reusable and not is_url and doc_path == slot.doc_path and not self.isolate
+        # In place: this static document replaces a static one at the same address that loaded nothing.
+        in_place = not self.isolate and slot.reusable and doc_path == slot.doc_path
         slot.root, slot.files, slot.blocked_redirect, slot.doc_path = root[0], {}, None, doc_path
         timeout = opts.max_wait_ms
         if is_url:
             assert opts.url is not None
             slot.render_origin = origin_of(opts.url)
             target = opts.url
-            slot.reusable = False
+            slot.reusable = in_place = False
         else:
             slot.render_origin = None
             slot.html = _document(opts)

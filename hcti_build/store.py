@@ -256,9 +256,9 @@ class Store:
         """The hash of a request (options, Chromium, root, base) before its files: what `lookup_key` takes."""
         return self._request_key(opts, _base(base))
 
-    def lookup(self, opts: CreateOptions, key: str | None = None, *, base: str = "") -> str | None:
+    def lookup(self, opts: CreateOptions, *, base: str = "") -> str | None:
         """The id this request would get if its inputs are unchanged and stored; no browser."""
-        return self.lookup_key(key or self._request_key(opts, _base(base)))
+        return self.lookup_key(self._request_key(opts, _base(base)))
 
     def lookup_key(self, key: str) -> str | None:
         """`lookup` by `request_key`: the files the request's last render read are checked, then the object."""
@@ -304,7 +304,7 @@ class Store:
         opts = options if isinstance(options, CreateOptions) else CreateOptions.from_mapping(options)
         base = _base(base)
         key = self._request_key(opts, base)
-        hit = self.lookup(opts, key)
+        hit = self.lookup_key(key)
         return (hit, False) if hit else (self._render(opts, key, base), True)
 
     def _render(self, opts: CreateOptions, key: str, base: str) -> str:

@@ -303,7 +303,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         if hit:  # the same values and template files as last time, and the image is intact: no template
             assert self._memo is not None and memo_key is not None and remembered is not None
             self._memo.new[memo_key] = remembered
-            self._cards[page.file.src_uri] = _Card(self._done(asset_for, self.store, hit, self._query), title, description, None)
+            self._cards[page.file.src_uri] = _Card(self._stored(hit), title, description, None)
             return None
         try:
             card_html, read = self._templates.render(self._template_name, values)
@@ -326,19 +326,19 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             if memo_key:
                 self._memo.new[memo_key] = request_key
         hit = self.store.lookup_key(request_key)
-        if hit:  # an unchanged card: cheaper here than a thread hop (and no contention for the GIL)
-            future = self._done(asset_for, self.store, hit, self._query)
+        if hit:  # an unchanged card
+            future = self._stored(hit)
         else:
             future = self._pool.submit(_slim_card, self.store, card)
         self._cards[page.file.src_uri] = _Card(future, title, description, card)
         return None
 
-    @staticmethod
-    def _done(fn: Any, *args: Any) -> concurrent.futures.Future[Asset]:
-        """``fn(*args)`` run here, as a finished future, slim (see `_slim_card`)."""
+    def _stored(self, image_id: str) -> concurrent.futures.Future[Asset]:
+        """A card the store has, checked and slim (see `_slim_card`), as a finished future: cheaper here than a
+        thread hop, and no contention for the GIL."""
         future: concurrent.futures.Future[Asset] = concurrent.futures.Future()
         try:
-            future.set_result(fn(*args).slim())
+            future.set_result(asset_for(self.store, image_id, self._query).slim())
         except HctiError as exc:
             future.set_exception(exc)
         return future

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import load
+from PIL import Image
 
 from mkdocs_plugin.plugin import _insert_meta
 
@@ -157,7 +159,12 @@ def test_custom_template_reads_local_files_whose_bytes_are_in_the_hash(tmp_path:
     # Unchanged cards are remembered by their template values (cards-memo.json); a changed template, a changed
     # page and a changed option each still reach the cards they change, and only those.
     assert "2 cards (0 rendered, 2 reused)" in mkdocs(root).stderr
-    assert (root / ".cache" / "hcti" / "cards-memo.json").is_file()
+    memo = root / ".cache" / "hcti" / "cards-memo.json"
+    assert memo.is_file()
+    memo.write_text('{"header": [tru')  # a damaged memo is ignored, and written again whole
+    r = mkdocs(root, "--strict")
+    assert r.returncode == 0 and "2 cards (0 rendered, 2 reused)" in r.stderr, r.stderr
+    assert json.loads(memo.read_text())["cards"]
     template = (root / "overrides" / "card.html").read_text()
     (root / "overrides" / "card.html").write_text(template.replace("<h1>", "<h1 style='color:{{ options.tint }}'>"))
     assert "2 cards (2 rendered, 0 reused)" in mkdocs(root).stderr
@@ -174,8 +181,6 @@ def test_custom_template_reads_local_files_whose_bytes_are_in_the_hash(tmp_path:
 
 
 def test_the_theme_logo_is_on_every_card_and_a_new_logo_makes_new_cards(tmp_path: Path) -> None:
-    from PIL import Image
-
     root = make_site(tmp_path)
     (root / "mkdocs.yml").write_text(
         (root / "mkdocs.yml").read_text().replace("  name: material\n", "  name: material\n  logo: logo.png\n")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import os
 from pathlib import Path
 
 import pytest
-from conftest import load
-from PIL import Image  # noqa: F401
+from conftest import browser_pids, cmdline, load
+from PIL import Image
 
-from hcti_build import BadRequestError, CreateOptions, Store
+from hcti_build import BadRequestError, CreateOptions, Engine, Store
+from hcti_build.browser import _DYNAMIC
 
 
 def _img(store: Store, **params: object) -> Image.Image:
@@ -196,13 +199,6 @@ def test_a_shared_engine_runs_its_pages_in_one_renderer_and_renders_still_share_
     """Engine(isolate=False), the MkDocs plugin's: three pages in one renderer process (the session's isolated
     engine has one per page), concurrent renders each get their own colours, and a render still sees nothing
     the one before it stored."""
-    import concurrent.futures
-    import os
-
-    from conftest import browser_pids, cmdline
-
-    from hcti_build import Engine
-
     before = browser_pids(os.getpid())
     engine = Engine(pages=3, isolate=False)
     store = Store(tmp_path / "store", root=tmp_path, engine=engine)
@@ -232,10 +228,6 @@ def test_a_shared_engine_runs_its_pages_in_one_renderer_and_renders_still_share_
 def test_static_documents_replace_each_other_in_place_and_scripts_or_files_force_a_navigation(tmp_path: Path) -> None:
     """Engine(isolate=False) shows a static document in the page of the static one before it (no navigation),
     unless that one loaded a file (a cached copy would go unrecorded) or the window ever ran a script."""
-    from PIL import Image as PILImage
-
-    from hcti_build import Engine
-
     engine = Engine(pages=1, isolate=False)  # one page: every render follows the one before it
     store = Store(tmp_path / "store", root=tmp_path, engine=engine)
 
@@ -258,14 +250,14 @@ def test_static_documents_replace_each_other_in_place_and_scripts_or_files_force
         assert engine.in_place == 2
 
         # A document that loads a file: the next one loads it again, so its inputs are recorded and checked.
-        PILImage.new("RGB", (20, 20), "#00f").save(tmp_path / "logo.png")
+        Image.new("RGB", (20, 20), "#00f").save(tmp_path / "logo.png")
         first = store.create({"html": "<img src='logo.png' style='display:block'>", "device_scale": 1})
         second = {"html": "<img src='logo.png' style='display:block'><!-- 2 -->", "device_scale": 1}
         before = engine.in_place
         assert colour(store.create(second)["id"]) == (0, 0, 255)
         assert engine.in_place == before  # navigated
         assert store.inputs(CreateOptions.from_mapping(second)) == ["logo.png"]
-        PILImage.new("RGB", (20, 20), "#ff0").save(tmp_path / "logo.png")
+        Image.new("RGB", (20, 20), "#ff0").save(tmp_path / "logo.png")
         renamed = store.create(second)["id"]
         assert renamed != first["id"] and colour(renamed) == (255, 255, 0)
     finally:
@@ -292,8 +284,6 @@ def test_static_documents_replace_each_other_in_place_and_scripts_or_files_force
     ],
 )
 def test_documents_with_scripts_frames_or_handlers_are_not_static(html: str) -> None:
-    from hcti_build.browser import _DYNAMIC
-
     assert _DYNAMIC.search(html) is not None
 
 
@@ -307,6 +297,4 @@ def test_documents_with_scripts_frames_or_handlers_are_not_static(html: str) -> 
     ],
 )
 def test_plain_html_and_css_is_static(html: str) -> None:
-    from hcti_build.browser import _DYNAMIC
-
     assert _DYNAMIC.search(html) is None
