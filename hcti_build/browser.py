@@ -7,7 +7,6 @@ first render and relaunched once after a crash.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import base64
 import concurrent.futures
@@ -24,13 +23,19 @@ import threading
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .config import config_value
 from .errors import BadRequestError, BrowserNotFoundError, RenderCancelledError, RenderError, RenderTimeoutError
 from .network import Policy, configured_allow_hosts, origin_of
 from .options import MAX_PIXELS, MAX_SIDE, CreateOptions
+
+if TYPE_CHECKING:
+    import asyncio
+# asyncio (and the ssl it imports) is imported where the event loop is used, not here: a build whose images are
+# all store hits never starts the loop, and the import was ~40% of hcti-build's (measured: ~12 ms in a warm
+# `mkdocs build`).
 
 log = logging.getLogger("hcti_build.browser")
 T = TypeVar("T")
@@ -229,6 +234,12 @@ class Capture:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
+def _new_event() -> asyncio.Event:
+    import asyncio
+
+    return asyncio.Event()
+
+
 @dataclass
 class _Slot:
     page: Any
@@ -247,7 +258,7 @@ class _Slot:
     # Its document may be replaced in place (see Engine._render): reached by a static HTML render, and it has
     # loaded nothing since (a file it loaded could be reused unseen by the next document, and not be recorded).
     reusable: bool = False
-    dead: asyncio.Event = field(default_factory=asyncio.Event)  # its renderer crashed, or the browser exited
+    dead: asyncio.Event = field(default_factory=_new_event)  # its renderer crashed, or the browser exited
 
 
 class Engine:
@@ -285,12 +296,14 @@ class Engine:
         self._browsers: list[Any] = []
         self._slots: asyncio.Queue[_Slot] | None = None
         self._generation = 0
-        self._gone = asyncio.Event()  # set when a browser of the current launch disconnects
+        self._gone: asyncio.Event | None = None  # set when a browser of the current launch disconnects
         self._lock: asyncio.Lock | None = None
         self._thread_lock = threading.Lock()
 
     # -- thread plumbing -------------------------------------------------------------------------
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        import asyncio
+
         with self._thread_lock:
             if self._thread is None or self._loop is None:
                 self._loop = asyncio.new_event_loop()
@@ -316,6 +329,8 @@ class Engine:
         return self._executable
 
     async def _ensure(self) -> None:
+        import asyncio
+
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -413,6 +428,8 @@ class Engine:
         await route.abort("blockedbyclient")
 
     async def _may_fetch(self, slot: _Slot, url: str) -> bool:
+        import asyncio
+
         if slot.render_origin is None and not self.policy.allow_hosts:
             return False  # an HTML render with no allow-list reaches nothing: no lookup needed
         # The check may resolve the host name (blocking), so it runs off the browser loop.
@@ -483,6 +500,8 @@ class Engine:
                 raise RenderError(f"{again.message}, and again on the retry; giving up") from None
 
     async def _with_slot(self, opts: CreateOptions, root: tuple[Path, str], as_pdf: bool = False) -> Capture | bytes:
+        import asyncio
+
         await self._ensure()
         assert self._slots is not None
         slot = await self._slots.get()
@@ -516,18 +535,23 @@ class Engine:
 
     async def _replace(self, slot: _Slot) -> _Slot:
         """A page that misbehaved (timeout, error) is closed and replaced so the next render starts clean."""
+        import asyncio
+
         try:
             await asyncio.wait_for(slot.page.close(), 5)
         except Exception:  # noqa: BLE001
             pass
         if self._connected():
             try:
+                assert self._gone is not None, "a slot exists: the browser was launched"
                 return await _race(self._new_slot(slot.page.context), self._gone, 30)
             except Exception:  # noqa: BLE001 - the browser died meanwhile: the relaunch makes new slots
                 pass
         return slot
 
     async def _render(self, slot: _Slot, opts: CreateOptions, root: tuple[Path, str], as_pdf: bool) -> Capture | bytes:
+        import asyncio
+
         is_url = opts.url is not None
         full_page = is_url or _is_full_document(opts.html or "")
         vw, vh = (opts.viewport_width, opts.viewport_height or 1080) if opts.viewport_width else (1920, 1080)
@@ -697,6 +721,8 @@ class _Dead(Exception):
 
 async def _race(work: Coroutine[Any, Any, T], dead: asyncio.Event, timeout: float) -> T:
     """``work``, unless the slot dies first (a crash is seen at once, not at the deadline) or time runs out."""
+    import asyncio
+
     task = asyncio.ensure_future(work)
     watch = asyncio.ensure_future(dead.wait())
     try:

@@ -7,6 +7,7 @@ strings (query strings, CLI flags) or as JSON types, and are validated here once
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
@@ -395,7 +396,7 @@ class ImageQuery:
     def has_crop(self) -> bool:
         return any(getattr(self, n) is not None for n in CROP_PARAMS)
 
-    @property
+    @functools.cached_property  # asked once per image read: a site's build asks it for every card
     def is_identity(self) -> bool:
         """True when the stored master PNG can be served as it is."""
         return self.format == "png" and not self.has_crop and self.width is None and self.height is None and self.dpi is None

@@ -216,7 +216,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._fmt = {"jpeg": "jpg"}.get(self.config.cards_format, self.config.cards_format)
         self._query = ImageQuery(format=self._fmt)
         self._options = {**self._default_options(config), **self.config.cards_options}
-        self._sites: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._sites: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
         self._logos: set[Path] = set()
         self._cards, self._assets = {}, {}
         self._memo: _Memo | None = None
@@ -285,6 +285,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         # A title from the page's heading comes HTML-escaped, with inline markup; the template escapes again.
         title = str(page.meta.get("title") or html.unescape(re.sub(r"<[^>]+>", "", page.title or "")) or config.site_name)
         description = str(page.meta.get("description") or config.site_description or "")
+        site, site_key = self._site(config, options)
         values = {
             "page": {
                 "title": title,
@@ -292,12 +293,12 @@ class HctiPlugin(BasePlugin[HctiConfig]):
                 "url": page.canonical_url or page.url,
                 "meta": dict(page.meta),
             },
-            "site": self._site(config, options),
+            "site": site,
             "options": options,
             "width": self.config.cards_width,
             "height": self.config.cards_height,
         }
-        memo_key = self._memo.key(values) if self._memo else None
+        memo_key = self._memo.key({**values, "site": site_key}) if self._memo else None
         remembered = self._memo.old.get(memo_key) if self._memo and memo_key else None
         hit = self.store.lookup_key(remembered) if remembered else None
         if hit:  # the same values and template files as last time, and the image is intact: no template
@@ -343,6 +344,13 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             future.set_exception(exc)
         return future
 
+    def on_pre_build(self, *, config: MkDocsConfig) -> None:
+        """What every card's page needs, read once a build (after every plugin's on_config)."""
+        self._cards_rel = self.config.cards_dir.strip("/")
+        self._cards_out = Path(config.site_dir) / self._cards_rel
+        self._site_url = config.site_url.rstrip("/") + "/" if config.site_url else None
+        self._mime = MIME.get(self._fmt, "")
+
     def on_post_page(self, output: str, *, page: Page, config: MkDocsConfig) -> str | None:
         card = self._cards.pop(page.file.src_uri, None)
         if card is None:
@@ -355,10 +363,13 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._counts["rendered"] += asset.rendered
         if self._serving and card.resolved:  # what `mkdocs serve` must watch: every file a card read
             self._card_inputs.update(self.store.inputs(card.resolved.options, base=card.resolved.base))
-        rel = f"{self.config.cards_dir.strip('/')}/{asset.name}"
-        asset.write(Path(config.site_dir) / rel)
-        image_url = _absolute(config.site_url, rel) if config.site_url else get_relative_url(rel, page.url or ".")
-        page_url = page.canonical_url or _absolute(config.site_url, page.url) if config.site_url else page.url
+        asset.write(self._cards_out / asset.name)
+        rel = f"{self._cards_rel}/{asset.name}"
+        if self._site_url:
+            image_url = self._site_url + rel
+            page_url = page.canonical_url or self._site_url + page.url.lstrip("/")
+        else:
+            image_url, page_url = get_relative_url(rel, page.url or "."), page.url
         assert asset.pixels is not None
         tags = {
             "og:type": "website",
@@ -366,7 +377,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             "og:description": card.description,
             "og:url": page_url,
             "og:image": image_url,
-            "og:image:type": MIME[self._fmt],
+            "og:image:type": self._mime,
             "og:image:width": str(asset.pixels[0]),
             "og:image:height": str(asset.pixels[1]),
             "og:image:alt": card.title,
@@ -425,13 +436,16 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             "logo": None,
         }
 
-    def _site(self, config: MkDocsConfig, options: dict[str, Any]) -> dict[str, Any]:
-        """The template's `site`: the same for every page but those whose front matter changes these options."""
+    def _site(self, config: MkDocsConfig, options: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The template's `site`, the same for every page but those whose front matter changes these options, and
+        its hash (what the card memo keys on: the logo's data URI is hashed once, not once a page)."""
         key = (str(options.get("logo")), str(options["background"]), str(options["accent"]))
-        site = self._sites.get(key)
-        if site is None:
-            site = self._sites[key] = self._site_values(config, options)
-        return {**site, "palette": dict(site["palette"])}  # a copy: a template cannot change another page's
+        cached = self._sites.get(key)
+        if cached is None:
+            site = self._site_values(config, options)
+            cached = self._sites[key] = (site, _Memo.key(site) or "")
+        site, digest = cached
+        return {**site, "palette": dict(site["palette"])}, digest  # a copy: a template cannot change another page's
 
     def _site_values(self, config: MkDocsConfig, options: dict[str, Any]) -> dict[str, Any]:
         logo = options.get("logo") or config.theme.get("logo")
@@ -523,10 +537,6 @@ def _luminance(color: str) -> float:
     return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
 
 
-def _absolute(site_url: str, rel: str) -> str:
-    return site_url.rstrip("/") + "/" + rel.lstrip("/")
-
-
 _HEAD_END = re.compile(r"</head\s*>", re.I)
 _META = re.compile(r"<meta\b[^>]*?\b(?:property|name)\s*=\s*[\"']([^\"']+)[\"']", re.I)
 
@@ -539,7 +549,10 @@ def _insert_meta(output: str, tags: dict[str, str]) -> str:
         if found is None:
             return output
         head_end = found.start()
-    present = {m.group(1).lower() for m in _META.finditer(output, 0, head_end)}
+    # A theme's own og:/twitter: tags are kept; most heads have none, and a search is cheaper than the regex.
+    present = set()
+    if output.find("og:", 0, head_end) >= 0 or output.find("twitter:", 0, head_end) >= 0:
+        present = {m.group(1).lower() for m in _META.finditer(output, 0, head_end)}
     lines = []
     for key, value in tags.items():
         if key.lower() in present or value == "":
