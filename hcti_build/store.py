@@ -348,6 +348,10 @@ class Store:
             raise GoneError(f"Image {image_id} was deleted")
         return tuple(row[1:])
 
+    def digest(self, image_id: str) -> str:
+        """The sha256 the master PNG's bytes must have (what `get` checks them against), without reading them."""
+        return str(self._row(image_id, "sha256")[0])
+
     def master(self, image_id: str) -> bytes:
         """The master PNG, its hash checked; a corrupt or missing object is rendered again, never served."""
         return self._master(image_id)[0]

@@ -18,7 +18,9 @@ import mimetypes
 import os
 import posixpath
 import re
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ from hcti_build import (
     Templates,
     WriteError,
     asset_for,
+    asset_name,
     produce,
     rewrite_markdown,
     write_if_changed,
@@ -101,10 +104,100 @@ class HctiConfig(base.Config):
 
 @dataclass
 class _Card:
-    future: concurrent.futures.Future[Asset]
+    future: concurrent.futures.Future[Asset] | str  # a card rendered or found; or the id of one the memo knows
     title: str
     description: str
     resolved: Resolved | None  # None: known from the memo, never rendered in this build
+
+
+class _Checker:
+    """Hashes the stored images of the cards the memo knows in a helper process, while MkDocs reads the pages.
+
+    Checking a reused card here (reading its PNG and hashing it against the store, as every store read does) was
+    the largest part of a warm build's card work: ~4% of a 300-page build, more than its instructions because
+    the images pass through the caches MkDocs' own work runs in. The helper (`python -I -S`, hashlib only) runs
+    on another core; a card whose image it did not confirm (no helper, a failed read, a hash that differs, a
+    file changed since) is checked in this process, and rendered again if damaged."""
+
+    SCRIPT = (
+        "import hashlib, struct, sys\n"
+        "for line in sys.stdin:\n"
+        "    sha, _, path = line.rstrip('\\n').partition(' ')\n"
+        "    try:\n"
+        "        with open(path, 'rb') as f:\n"
+        "            data = f.read()\n"
+        "    except OSError:\n"
+        "        data = b''\n"
+        "    ok = data[12:16] == b'IHDR' and hashlib.sha256(data).hexdigest() == sha\n"
+        "    print('%d %d' % struct.unpack('>II', data[16:24]) if ok else '-')\n"
+    )
+
+    def __init__(self, ids: list[str], paths: list[Path], proc: subprocess.Popen[bytes] | None, out: Any) -> None:
+        self.ids, self.proc, self.out = ids, proc, out
+        self.paths = dict(zip(ids, paths, strict=True))
+        self.stamps = {image_id: _stamp(path) for image_id, path in self.paths.items()}  # the files the helper reads
+        self.results: dict[str, tuple[int, int]] | None = None
+
+    @classmethod
+    def start(cls, store: Store, ids: list[str]) -> _Checker:
+        paths = [store.stored_path(image_id, ImageQuery()) for image_id in ids]
+        lines = []
+        for image_id, path in zip(ids, paths, strict=True):
+            try:
+                lines.append(f"{store.digest(image_id)} {path}\n")
+            except HctiError:
+                lines.append("- -\n")
+        checker = cls(ids, paths, None, None)
+        try:
+            with tempfile.TemporaryFile() as stdin:
+                stdin.write("".join(lines).encode())
+                stdin.seek(0)
+                checker.out = tempfile.TemporaryFile()
+                checker.proc = subprocess.Popen(
+                    [sys.executable, "-I", "-S", "-c", cls.SCRIPT], stdin=stdin, stdout=checker.out, stderr=subprocess.DEVNULL
+                )
+        except OSError as exc:
+            log.debug(f"no helper to check the cards' images ({exc}): they are checked in this process")
+            checker.close()
+        return checker
+
+    def checked(self, image_id: str) -> tuple[int, int] | None:
+        """The image's pixel size if the helper confirmed its bytes (and the file is the one it read), else None."""
+        if self.results is None:
+            self.results = self._collect()
+        pixels = self.results.get(image_id)
+        if pixels is None or _stamp(self.paths[image_id]) != self.stamps[image_id]:
+            return None
+        return pixels
+
+    def _collect(self) -> dict[str, tuple[int, int]]:
+        if self.proc is None or self.out is None:
+            return {}
+        try:
+            if self.proc.wait(timeout=120) != 0:
+                return {}
+            self.out.seek(0)
+            rows = self.out.read().decode().splitlines()
+        except (OSError, subprocess.TimeoutExpired, UnicodeDecodeError):
+            return {}
+        finally:
+            self.close()
+        if len(rows) != len(self.ids):
+            return {}
+        found = {}
+        for image_id, row in zip(self.ids, rows, strict=True):
+            w, _, h = row.partition(" ")
+            if w.isdigit() and h.isdigit():
+                found[image_id] = (int(w), int(h))
+        return found
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.out is not None:
+            self.out.close()
+            self.out = None
 
 
 class _Memo:
@@ -169,6 +262,8 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._serving = False
         self._card_inputs: set[str] = set()
         self._cards: dict[str, _Card] = {}
+        self._remembered: dict[str, str] = {}  # request key -> image id, of the cards the memo knows
+        self._checker: _Checker | None = None
         self._heads: dict[str, tuple[str, dict[str, str]]] = {}  # page -> its meta tags' HTML, and the tags
         self._assets: dict[str, bytes] = {}
         self._warned_site_url = False
@@ -179,6 +274,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._serving = command == "serve"
 
     def on_shutdown(self) -> None:
+        self._stop_checker()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -303,11 +399,11 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         }
         memo_key = self._memo.key({**values, "site": site_key}) if self._memo else None
         remembered = self._memo.old.get(memo_key) if self._memo and memo_key else None
-        hit = self.store.lookup_key(remembered) if remembered else None
-        if hit:  # the same values and template files as last time, and the image is intact: no template
+        hit = self._remembered.get(remembered) if remembered else None
+        if hit:  # the same values and template files as last time, and the image is stored: no template
             assert self._memo is not None and memo_key is not None and remembered is not None
             self._memo.new[memo_key] = remembered
-            self._cards[page.file.src_uri] = _Card(self._stored(hit), title, description, None)
+            self._cards[page.file.src_uri] = _Card(hit, title, description, None)  # checked in on_page_context
             return None
         try:
             card_html, read = self._templates.render(self._template_name, values)
@@ -337,6 +433,15 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._cards[page.file.src_uri] = _Card(future, title, description, card)
         return None
 
+    def _reused(self, image_id: str) -> Asset:
+        """A card the memo knew, checked: by the helper process when it could (see `_Checker`), else here (a
+        damaged image is rendered again)."""
+        pixels = self._checker.checked(image_id) if self._checker else None
+        if pixels is not None:
+            name = asset_name(image_id, self._query)
+            return Asset(image_id, name, b"", pixels, False, self.store.stored_path(image_id, self._query))
+        return asset_for(self.store, image_id, self._query).slim()
+
     def _stored(self, image_id: str) -> concurrent.futures.Future[Asset]:
         """A card the store has, checked and slim (see `_slim_card`), as a finished future: cheaper here than a
         thread hop, and no contention for the GIL."""
@@ -353,6 +458,16 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._cards_out = Path(config.site_dir) / self._cards_rel
         self._site_url = config.site_url.rstrip("/") + "/" if config.site_url else None
         self._mime = MIME.get(self._fmt, "")
+        # The cards the memo knows, looked up in the store now (the files their renders read are unchanged, and
+        # their images are stored), and their images hashed by a helper process while MkDocs reads the pages.
+        self._remembered = {}
+        if self._memo is not None:
+            for key in set(self._memo.old.values()):
+                if image_id := self.store.lookup_key(key):
+                    self._remembered[key] = image_id
+        self._stop_checker()
+        if self._remembered and self._query.is_identity and len(os.sched_getaffinity(0)) > 1:
+            self._checker = _Checker.start(self.store, sorted(set(self._remembered.values())))
 
     def on_env(self, env: jinja2.Environment, *, config: MkDocsConfig, files: Files) -> jinja2.Environment | None:
         if self.config.enabled and self.config.cards and env.loader is not None:
@@ -366,7 +481,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         if card is None:
             return context
         try:
-            asset = card.future.result()
+            asset = self._reused(card.future) if isinstance(card.future, str) else card.future.result()
         except HctiError as exc:
             raise PluginError(f"hcti: card for {page.file.src_uri}: {exc.message}") from None
         self._counts["cards"] += 1
@@ -424,6 +539,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             write_if_changed(Path(config.site_dir) / rel, data)
         if self._memo is not None:
             self._memo.save()
+        self._stop_checker()
         n = self._counts
         launches = self._engine.launches if self._engine else 0
         log.info(
@@ -434,6 +550,11 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             self.on_shutdown()
 
     # -- helpers ------------------------------------------------------------------------------------
+    def _stop_checker(self) -> None:
+        if self._checker is not None:
+            self._checker.close()
+            self._checker = None
+
     def _wants_card(self, page: Page) -> bool:
         if _card_meta(page) is False:
             return False
@@ -496,6 +617,15 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             "language": config.theme.get("language") or "en",
             "palette": {"primary": options["background"], "accent": options["accent"]},
         }
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Which file is at ``path``, and whether it was written since (not its ctime: links to it change that)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _data_uri(path: Path, limit: int = 512 * 1024) -> str | None:

@@ -14,7 +14,8 @@ import pytest
 from conftest import load
 from PIL import Image
 
-from mkdocs_plugin.plugin import _HeadLoader, _insert_meta
+from hcti_build import ImageQuery, Store
+from mkdocs_plugin.plugin import _Checker, _HeadLoader, _insert_meta
 
 MKDOCS = [sys.executable, "-m", "mkdocs"]
 
@@ -220,6 +221,28 @@ def test_a_page_the_memo_cannot_key_still_ties_the_memo_to_the_template(tmp_path
         0,
         128,
     )
+
+
+def test_the_helper_confirms_intact_images_only(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reused card is linked unread only if the helper process hashed its file against the store and the file
+    is still the one it read; anything else is checked (and rendered again if damaged) in the build."""
+    ids = sorted(store.create({"html": f"<p>{n}</p>", "viewport_width": 300, "viewport_height": 200})["id"] for n in "ab")
+    good, damaged = ids
+    path = store.stored_path(damaged, ImageQuery())
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 1
+    path.write_bytes(bytes(data))  # same size: only the hash tells
+    checker = _Checker.start(store, [*ids, "00000000-0000-8000-8000-000000000000"])
+    assert checker.checked(good) == (600, 400)  # the API's default device_scale is 2
+    assert checker.checked(damaged) is None
+    assert checker.checked("00000000-0000-8000-8000-000000000000") is None  # not in the store
+    store.stored_path(good, ImageQuery()).write_bytes(path.read_bytes())  # rewritten after the helper read it
+    assert checker.checked(good) is None
+    checker.close()
+
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    fresh = store.create({"html": "<p>c</p>", "viewport_width": 300, "viewport_height": 200})["id"]
+    assert _Checker.start(store, [fresh]).checked(fresh) is None  # no helper: the build checks it itself
 
 
 def test_insert_meta_keeps_the_theme_tags_and_escapes() -> None:
