@@ -466,7 +466,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
                 if image_id := self.store.lookup_key(key):
                     self._remembered[key] = image_id
         self._stop_checker()
-        if self._remembered and self._query.is_identity and len(os.sched_getaffinity(0)) > 1:
+        if self._remembered and self._query.is_identity and _cpus() > 1:  # on one core, checking here is cheaper
             self._checker = _Checker.start(self.store, sorted(set(self._remembered.values())))
 
     def on_env(self, env: jinja2.Environment, *, config: MkDocsConfig, files: Files) -> jinja2.Environment | None:
@@ -617,6 +617,11 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             "language": config.theme.get("language") or "en",
             "palette": {"primary": options["background"], "accent": options["accent"]},
         }
+
+
+def _cpus() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)  # the CPUs this process may use (Linux)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:
