@@ -15,11 +15,12 @@ emptied of everything else before the cold run. Card time = build time minus the
 
 Every arm builds into the same site folder (see `build`), and our packages get their bytecode first, as
 `pip install` would. Warm figures move with the machine: on the 2-core VM this was written on, identical plain
-builds took 2.5-3.1 s. Per 300 pages the plugin's warm work is ~0.12 s in its hooks (a third of it reading and
-hashing the cards it links, which the store checks on every read) and ~15 ms of imports. A warm build once also
-ran ~99,000 page faults instead of ~8,000 in about half the runs: adding the meta tags copied each ~450 KB page
-string, and glibc gave the heap back and took it again for every page; the tags now come out of the theme's
-template (see `_HeadLoader` in mkdocs_plugin/plugin.py).
+builds took 2.5-3.1 s. Per 300 pages a warm build's card work in the build process is ~0.1 s of hooks and ~15 ms
+of imports; the reused cards' images are hashed by a helper process on the other core (checking them in the build
+cost another ~3%: their bytes pass through the caches MkDocs runs in). Warm builds once also ran ~99,000 page
+faults instead of ~8,000 in about half the runs: adding the meta tags copied each ~450 KB page string, and glibc
+gave the heap back and took it again for every page; the tags now come out of the theme's template (see
+`_HeadLoader` in mkdocs_plugin/plugin.py).
 
 Last line: RESULT cold_vs_material=<hcti cold card time / material cold card time>
            warm_vs_plain=<hcti warm build / plain build> rss_mb=<peak RSS of the cold hcti build, all processes>
