@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jinja2
@@ -232,6 +234,9 @@ def test_the_helper_confirms_intact_images_only(store: Store, monkeypatch: pytes
     data = bytearray(path.read_bytes())
     data[-20] ^= 1
     path.write_bytes(bytes(data))  # same size: only the hash tells
+    old = time.time_ns() - 10**10
+    for image_id in ids:  # a file written in the last 2 s is checked by the build (its mtime may not tell)
+        os.utime(store.stored_path(image_id, ImageQuery()), ns=(old, old))
     checker = _Checker.start(store, [*ids, "00000000-0000-8000-8000-000000000000"])
     assert checker.checked(good) == (600, 400)  # the API's default device_scale is 2
     assert checker.checked(damaged) is None
@@ -239,9 +244,16 @@ def test_the_helper_confirms_intact_images_only(store: Store, monkeypatch: pytes
     store.stored_path(good, ImageQuery()).write_bytes(path.read_bytes())  # rewritten after the helper read it
     assert checker.checked(good) is None
     checker.close()
+    fresh = store.create({"html": "<p>c</p>", "viewport_width": 300, "viewport_height": 200})["id"]
+    recent = _Checker.start(store, [fresh])
+    assert recent.checked(fresh) is None  # written just now: left to the build's check
+    recent.close()
+    os.utime(store.stored_path(fresh, ImageQuery()), ns=(old, old))
+    settled = _Checker.start(store, [fresh])
+    assert settled.checked(fresh) == (600, 400)
+    settled.close()
 
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
-    fresh = store.create({"html": "<p>c</p>", "viewport_width": 300, "viewport_height": 200})["id"]
     assert _Checker.start(store, [fresh]).checked(fresh) is None  # no helper: the build checks it itself
 
 
