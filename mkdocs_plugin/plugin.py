@@ -105,7 +105,7 @@ class HctiConfig(base.Config):
 
 @dataclass
 class _Card:
-    future: concurrent.futures.Future[Asset] | str  # a card rendered or found; or the id of one the memo knows
+    job: concurrent.futures.Future[Asset] | str  # a card being rendered, or the id of a stored one (checked when used)
     title: str
     description: str
     resolved: Resolved | None  # None: known from the memo, never rendered in this build
@@ -429,32 +429,20 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             self._memo.read(read)  # from every page, remembered or not: the memo holds only while these hold
             if memo_key:
                 self._memo.new[memo_key] = request_key
-        hit = self.store.lookup_key(request_key)
-        if hit:  # an unchanged card
-            future = self._stored(hit)
-        else:
-            future = self._pool.submit(_slim_card, self.store, card)
-        self._cards[page.file.src_uri] = _Card(future, title, description, card)
+        hit = self.store.lookup_key(request_key)  # an unchanged card: checked in on_page_context, like the memo's
+        job = hit or self._pool.submit(_slim_card, self.store, card)
+        self._cards[page.file.src_uri] = _Card(job, title, description, card)
         return None
 
     def _reused(self, image_id: str) -> Asset:
-        """A card the memo knew, checked: by the helper process when it could (see `_Checker`), else here (a
-        damaged image is rendered again)."""
-        pixels = self._checker.checked(image_id) if self._checker else None
-        if pixels is not None:
+        """A stored card, checked: by the helper process when it could (see `_Checker`), else here (a damaged
+        image is rendered again)."""
+        checker = self._checker
+        pixels = checker.checked(image_id) if checker else None
+        if checker and pixels:
             name = asset_name(image_id, self._query)
-            return Asset(image_id, name, b"", pixels, False, self.store.stored_path(image_id, self._query))
+            return Asset(image_id, name, b"", pixels, False, checker.paths[image_id])
         return asset_for(self.store, image_id, self._query).slim()
-
-    def _stored(self, image_id: str) -> concurrent.futures.Future[Asset]:
-        """A card the store has, checked and slim (see `_slim_card`), as a finished future: cheaper here than a
-        thread hop, and no contention for the GIL."""
-        future: concurrent.futures.Future[Asset] = concurrent.futures.Future()
-        try:
-            future.set_result(asset_for(self.store, image_id, self._query).slim())
-        except HctiError as exc:
-            future.set_exception(exc)
-        return future
 
     def on_pre_build(self, *, config: MkDocsConfig) -> None:
         """What every card's page needs, read once a build (after every plugin's on_config)."""
@@ -485,7 +473,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         if card is None:
             return context
         try:
-            asset = self._reused(card.future) if isinstance(card.future, str) else card.future.result()
+            asset = self._reused(card.job) if isinstance(card.job, str) else card.job.result()
         except HctiError as exc:
             raise PluginError(f"hcti: card for {page.file.src_uri}: {exc.message}") from None
         self._counts["cards"] += 1
