@@ -22,6 +22,10 @@ faults instead of ~8,000 in about half the runs: adding the meta tags copied eac
 gave the heap back and took it again for every page; the tags now come out of the theme's template (see
 `_HeadLoader` in mkdocs_plugin/plugin.py).
 
+Every build must leave one card per page in the site (none for plain), or the benchmark stops, naming the arm
+and the warnings of its build: Material's social plugin without `cairosvg` only warns and writes no card, and
+its "cold" build would otherwise be the baseline. `pip install -e '.[bench]'` brings mkdocs-material[imaging].
+
 Last line: RESULT cold_vs_material=<hcti cold card time / material cold card time>
            warm_vs_plain=<hcti warm build / plain build> rss_mb=<peak RSS of the cold hcti build, all processes>
 """
@@ -87,7 +91,14 @@ def compile_packages() -> None:
         compileall.compile_dir(Path(package.__file__).parent, quiet=1)
 
 
-def build(root: Path, config: str) -> tuple[float, float]:
+def cards_made(root: Path) -> int:
+    folder = root / "site" / "assets" / "images" / "social"
+    return len(list(folder.rglob("*.png"))) if folder.is_dir() else 0  # material nests them by page
+
+
+def build(root: Path, config: str, cards: int) -> tuple[float, float]:
+    """One `mkdocs build` (seconds, peak RSS MB), which must leave ``cards`` cards in the site: an arm that did not
+    do its work (a card plugin that logged a warning and wrote nothing) would make a meaningless ratio."""
     with RssSampler() as rss:
         t0 = time.perf_counter()
         r = subprocess.run(
@@ -103,6 +114,10 @@ def build(root: Path, config: str) -> tuple[float, float]:
         seconds = time.perf_counter() - t0
     if r.returncode != 0:
         raise SystemExit(f"mkdocs build -f {config} failed:\n{r.stderr[-3000:]}")
+    made = cards_made(root)
+    if made != cards:
+        warnings = "\n".join(line for line in r.stderr.splitlines() if "WARNING" in line or "ERROR" in line)[-3000:]
+        raise SystemExit(f"mkdocs build -f {config} made {made} cards, not {cards}: this arm did not do its work\n{warnings}")
     return seconds, rss.peak / 2**20
 
 
@@ -121,21 +136,21 @@ def main() -> None:
         root = Path(tmp)
         make_site(root, args.pages)
         compile_packages()
-        build(root, "plain.yml")  # warm the OS caches and Python's bytecode for every arm alike
-        rows = {"hcti cold": build(root, "hcti.yml")}
-        cards = len(list((root / "site" / "assets" / "images" / "social").iterdir()))
+        cards = args.pages + 1  # every page, the home page too
+        build(root, "plain.yml", 0)  # warm the OS caches and Python's bytecode for every arm alike
+        rows = {"hcti cold": build(root, "hcti.yml", cards)}
         # Warm builds take a few seconds and vary by ~10% run to run: plain and hcti warm alternate, medians kept.
         plain_runs, warm_runs = [], []
         for _ in range(args.repeat):
-            plain_runs.append(build(root, "plain.yml"))
-            warm_runs.append(build(root, "hcti.yml"))
+            plain_runs.append(build(root, "plain.yml", 0))
+            warm_runs.append(build(root, "hcti.yml", cards))
         rows = {"plain": median(plain_runs), **rows, "hcti warm": median(warm_runs)}
         for name, runs in (("plain", plain_runs), ("hcti warm", warm_runs)):
             print(f"{name} runs (s): {' '.join(f'{t:.2f}' for t, _ in runs)}")
         if not args.skip_material:
             seed_material_fonts(root)
-            rows["material cold"] = build(root, "material.yml")
-            rows["material warm"] = median([build(root, "material.yml") for _ in range(args.repeat)])
+            rows["material cold"] = build(root, "material.yml", cards)
+            rows["material warm"] = median([build(root, "material.yml", cards) for _ in range(args.repeat)])
     plain = rows["plain"][0]
     print(f"pages: {args.pages + 1}; hcti cards: {cards}; cpus: {os.cpu_count()}; load average after: {os.getloadavg()}")
     print(f"{'arm':16} {'build s':>9} {'card s':>9} {'ms/card':>9} {'peak RSS MB':>12}")

@@ -46,6 +46,13 @@ def card(i: int) -> str:
     )
 
 
+def png_size(data: bytes) -> tuple[int, int]:
+    """A PNG's pixel size from its header; (0, 0) for anything else."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return 0, 0
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 def page_html(i: int) -> str:
     return f"<!DOCTYPE html><html><head><style>body{{margin:0}}{CSS}</style></head><body>{card(i)}</body></html>"
 
@@ -143,6 +150,9 @@ def main() -> None:
             ids[i] = store.create({"html": card(i), "css": CSS, "device_scale": scale})["id"]
 
         results.append(timed("(a) hcti warm, misses", n, miss, workers=engine.pool_size))
+        # Every arm checks it made what it was timed for: n distinct cards of the right size here, a PNG below.
+        assert len(set(ids.values())) == n, "(a) made fewer distinct images than cards"
+        assert png_size(store.get(ids[0])) == (round(1200 * scale), round(630 * scale)), "(a) made a card of the wrong size"
 
         def hit(i: int) -> None:
             assert store.create({"html": card(i), "css": CSS, "device_scale": scale})["id"] == ids[i]
@@ -160,7 +170,7 @@ def main() -> None:
 
         def floor(i: int) -> None:
             page.set_content(page_html(i))
-            page.screenshot()
+            assert png_size(page.screenshot()) == (round(1200 * scale), round(630 * scale))
 
         results.append(timed("(b) floor: bare Playwright", n, floor))
         browser.close()
@@ -169,7 +179,7 @@ def main() -> None:
             b = p.chromium.launch(executable_path=exe, args=ARGS)
             pg = b.new_page(viewport={"width": 1200, "height": 630}, device_scale_factor=scale)
             pg.set_content(page_html(i))
-            pg.screenshot()
+            assert png_size(pg.screenshot()) == (round(1200 * scale), round(630 * scale))
             b.close()
 
         results.append(timed("(c') launch per image, Playwright", n, launch))
@@ -183,7 +193,7 @@ def main() -> None:
             flags = ["--headless", "--no-sandbox", "--hide-scrollbars", "--default-background-color=00000000"]
             cmd = [cli, *flags, f"--screenshot={out}", "--window-size=1200,630", f"--force-device-scale-factor={scale}"]
             subprocess.run([*cmd, src.as_uri()], check=True, capture_output=True, timeout=60)
-            assert out.stat().st_size > 0
+            assert png_size(out.read_bytes()) == (round(1200 * scale), round(630 * scale))
 
         results.append(timed("(c) browser per image, CLI", n, html2image))
 

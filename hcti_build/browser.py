@@ -49,24 +49,25 @@ CANDIDATES = (
     "/usr/bin/chromium-browser",
     "/usr/bin/google-chrome",
 )
-# Measured (DESIGN 6): no frame-rate pacing for small snippets; RenderDocument and the back-forward cache
-# make every navigation swap frames (~33 ms instead of ~22 ms per render). No background networking: the
-# machine may be offline, and a render must reach nothing it was not asked to.
+# Measured (DESIGN 6): no frame-rate pacing for small snippets. No background networking: the machine may be
+# offline, and a render must reach nothing it was not asked to.
+# No --enable-features or --disable-features here, ever: Chromium keeps only the last of a repeated switch, so
+# a list of ours would replace Playwright's own. Losing its CDPScreenshotNewSurface made the full `chromium`
+# (not the headless shell) wait forever in Page.captureScreenshot for a frame a static page never draws: the
+# last card of a build, rendered alone, hung (issue #17; tests/test_render_e2e.py keeps it fixed).
 ARGS = [
     "--disable-frame-rate-limit",
     "--disable-gpu-vsync",
-    "--disable-features=RenderDocument,BackForwardCache",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
     "--font-render-hinting=none",
     # Fewer processes, measured (benchmarks/mkdocs_cards.py): no zygotes (Playwright runs Chromium unsandboxed),
-    # the GPU and network services inside the browser process, and one renderer for the pages of a shared
-    # context (Engine(isolate=False)). Each process costs ~50-150 MB of RSS; none of this is slower.
+    # the GPU service inside the browser process, and one renderer for the pages of a shared context
+    # (Engine(isolate=False)). Each process costs ~50-150 MB of RSS; none of this is slower.
     "--no-zygote",
     "--in-process-gpu",
-    "--enable-features=NetworkServiceInProcess2",
     "--process-per-site",
 ]
 # What a page can write and a later render could read ("all" also drops shader and other caches: slower).
@@ -153,13 +154,23 @@ def cancellable(token: CancelToken) -> Iterator[None]:
         _cancel_token.reset(reset)
 
 
-def configured_chromium(start: Path | None = None) -> str | None:
-    """`chromium = "..."` from `[tool.hcti]` in the nearest pyproject.toml, or from an `hcti.toml`."""
+# How to give hcti-build a browser: the end of every "no Chromium" message.
+INSTALL_HINT = (
+    "install Debian's browser (apt-get install chromium chromium-headless-shell), set HCTI_CHROMIUM to a Chromium "
+    'or Chrome executable, or set chromium = "/path" under [tool.hcti] in pyproject.toml; hcti-build never '
+    "downloads a browser"
+)
+
+
+def configured_chromium(start: Path | None = None) -> tuple[str, str] | None:
+    """`chromium = "..."` from `[tool.hcti]` in the nearest pyproject.toml, or from an `hcti.toml`: the path
+    (relative ones are relative to that file's folder) and where it was set."""
     found = config_value("chromium", start)
     if found is None:
         return None
     value, folder = found
-    return str((folder / value).resolve()) if not Path(value).is_absolute() else value
+    path = str((folder / value).resolve()) if not Path(value).is_absolute() else value
+    return path, f"the chromium key of the configuration in {folder}"
 
 
 def _playwright_managed() -> list[str]:
@@ -169,25 +180,30 @@ def _playwright_managed() -> list[str]:
     return [str(p) for pattern in patterns for p in sorted(base.glob(pattern), reverse=True)]
 
 
+def _executable(path: str) -> bool:
+    return Path(path).is_file() and os.access(path, os.X_OK)
+
+
 def find_chromium(configured: str | None = None) -> str:
     """The Chromium to drive, first found of: HCTI_CHROMIUM, the argument, a config key (`chromium` in
     `[tool.hcti]` or `hcti.toml`), Debian's headless shell, a Playwright-managed browser, one on PATH."""
-    for cand in (os.environ.get("HCTI_CHROMIUM"), configured or configured_chromium()):
-        if cand:
-            if Path(cand).is_file() and os.access(cand, os.X_OK):
-                return cand
-            raise BrowserNotFoundError(f"Chromium not found at {cand} (from HCTI_CHROMIUM or the chromium config key)")
+    env = os.environ.get("HCTI_CHROMIUM")
+    chosen = (env, "HCTI_CHROMIUM") if env else (configured, "the chromium option") if configured else configured_chromium()
+    if chosen:
+        path, source = chosen
+        if _executable(path):
+            return path
+        raise BrowserNotFoundError(f"Chromium not found at {path} (set by {source}): point it at a Chromium or Chrome executable")
     for cand in (*CANDIDATES, *_playwright_managed()):
-        if Path(cand).is_file() and os.access(cand, os.X_OK):
+        if _executable(cand):
             return cand
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         found = shutil.which(name)
         if found:
             return found
     raise BrowserNotFoundError(
-        "No Chromium found. Install Debian's browser (apt-get install chromium chromium-headless-shell), "
-        'set HCTI_CHROMIUM to a Chromium executable, or set chromium = "/path" under [tool.hcti] in '
-        "pyproject.toml. hcti-build never downloads a browser."
+        f"No Chromium found (looked for {', '.join(CANDIDATES)}, Playwright's browsers, and chromium or google-chrome "
+        f"on PATH): {INSTALL_HINT}"
     )
 
 
@@ -216,22 +232,32 @@ def missing_google_fonts(spec: str | None) -> list[str]:
 
 
 def chromium_version(executable: str) -> str:
-    """`--version` of the executable, without launching a browser session."""
+    """`--version` of the executable, without launching a browser session: a program that does not answer it
+    like a browser ("Chromium 156.0.8078.114") is not one we can drive, said before anything renders."""
     try:
-        out = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=20).stdout
+        done = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError) as exc:
-        raise BrowserNotFoundError(f"Cannot run {executable} --version: {exc}") from exc
-    return out.strip().splitlines()[-1] if out.strip() else "unknown"
+        raise BrowserNotFoundError(f"{executable} is not a working Chromium: it cannot run ({exc}); {INSTALL_HINT}") from exc
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines or not re.search(r"\d+\.\d+\.\d+", lines[-1]):
+        said = (done.stderr.strip().splitlines() or lines or ["nothing"])[-1][:200]
+        raise BrowserNotFoundError(
+            f"{executable} is not a working Chromium: `--version` exited with code {done.returncode} and said {said!r}; "
+            f"{INSTALL_HINT}"
+        )
+    return lines[-1]
 
 
 @dataclass
 class Capture:
-    """A master render: PNG bytes, pixel size, and the local files it read (path relative to root, bytes)."""
+    """A master render: PNG bytes, pixel size, the local files it read (path relative to root, bytes), and
+    the root-relative paths it asked for that were not there (creating one of them changes the render)."""
 
     png: bytes
     width: int
     height: int
     files: dict[str, bytes] = field(default_factory=dict)
+    missing: frozenset[str] = frozenset()
 
 
 def _new_event() -> asyncio.Event:
@@ -248,6 +274,7 @@ class _Slot:
     doc_path: str = DOC_PATH
     html: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
+    missing: set[str] = field(default_factory=set)  # root-relative paths asked for and not found
     render_origin: str | None = None  # a url render's own origin
     blocked_redirect: str | None = None  # where the document tried to go, when that was refused
     metrics: tuple[Any, ...] = ()
@@ -350,9 +377,14 @@ class Engine:
                 )
             except Exception as exc:
                 await self._teardown()
+                if not _executable(self.executable):  # it was there when its version was read
+                    raise BrowserNotFoundError(f"Chromium is gone from {self.executable}: {INSTALL_HINT}") from exc
                 if self.launches:  # it started before: this one was killed or crashed while starting
                     raise _CrashedError("Chromium exited while starting") from exc
-                raise BrowserNotFoundError(f"Could not launch Chromium at {self.executable}: {exc}") from exc
+                # Playwright's message goes on with the whole command line and the browser's log: its first line
+                # says what failed, and the rest stays on the exception's cause for a debugger.
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise BrowserNotFoundError(f"Could not launch Chromium at {self.executable} ({first}): {INSTALL_HINT}") from exc
             self._browser = self._browsers[0]
             self.launches += 1
             self._generation += 1
@@ -412,13 +444,16 @@ class Engine:
         slot.reusable = False  # whatever this document loads, the next one must load (and record) itself
         if origin == ORIGIN:
             target = (slot.root / path.lstrip("/")).resolve()
-            if target.is_relative_to(slot.root) and target.is_file():
+            inside = target.is_relative_to(slot.root)
+            if inside and target.is_file():
                 data = target.read_bytes()
                 slot.files[target.relative_to(slot.root).as_posix()] = data
                 # Chromium does not sniff SVG (an <img> of it needs image/svg+xml), so say what each file is.
                 kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
                 await route.fulfill(body=data, headers={"cache-control": "no-store", "content-type": kind})
                 return
+            if inside:  # recorded: the image is stale once this file appears
+                slot.missing.add(target.relative_to(slot.root).as_posix())
             await route.fulfill(status=404, body="not found")
             return
         if await self._may_fetch(slot, url):
@@ -565,7 +600,7 @@ class Engine:
             slot.metrics = metrics
         media = (opts.media_type, opts.color_scheme)
         if slot.media != media:
-            await slot.page.emulate_media(media=opts.media_type, color_scheme=opts.color_scheme or "no-preference")
+            await _emulate_media(slot, *media)
             slot.media = media
         if slot.timezone != opts.timezone:
             await slot.cdp.send("Emulation.setTimezoneOverride", {"timezoneId": opts.timezone or ""})
@@ -586,7 +621,7 @@ class Engine:
         doc_path = _doc_path(root[1])
         # In place: this static document replaces a static one at the same address that loaded nothing.
         in_place = not self.isolate and slot.reusable and doc_path == slot.doc_path
-        slot.root, slot.files, slot.blocked_redirect, slot.doc_path = root[0], {}, None, doc_path
+        slot.root, slot.files, slot.missing, slot.blocked_redirect, slot.doc_path = root[0], {}, set(), None, doc_path
         timeout = opts.max_wait_ms
         if is_url:
             assert opts.url is not None
@@ -659,7 +694,7 @@ class Engine:
             },
         )
         png = base64.b64decode(result["data"])
-        return Capture(png=png, width=round(w * scale), height=round(h * scale), files=dict(slot.files))
+        return Capture(png, round(w * scale), round(h * scale), dict(slot.files), frozenset(slot.missing))
 
     async def _pdf(self, slot: _Slot, opts: CreateOptions, w: float, h: float, full: bool) -> bytes:
         given = dict(opts.pdf_options or {})
@@ -690,7 +725,7 @@ class Engine:
                 raise BadRequestError(f"pdf_options.{key} is not supported; use one of {sorted(allowed)}", param="pdf_options")
             kwargs[key] = value
         if not opts.media_type:
-            await slot.page.emulate_media(media="screen")
+            await _emulate_media(slot, "screen", opts.color_scheme)
             slot.media = ("screen", opts.color_scheme)
         data: bytes = await slot.page.pdf(**kwargs)
         return data
@@ -738,6 +773,15 @@ async def _race(work: Coroutine[Any, Any, T], dead: asyncio.Event, timeout: floa
     if watch in done:
         raise _Dead
     raise TimeoutError
+
+
+async def _emulate_media(slot: _Slot, media_type: str | None, color_scheme: str | None) -> None:
+    """Media type and colour scheme, through the slot's own DevTools session like every other emulation of ours:
+    Chromium replaces a page's frame on most navigations (RenderDocument) and each session then sends its whole
+    emulation state again, so an override made through Playwright's session (`page.emulate_media`) was undone
+    by ours, which had none (media_type=print rendered as screen)."""
+    features = [{"name": "prefers-color-scheme", "value": color_scheme or ""}]
+    await slot.cdp.send("Emulation.setEmulatedMedia", {"media": media_type or "", "features": features})
 
 
 def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -226,7 +226,10 @@ def watch(poll: bool, debounce: int, **kwargs: Any) -> None:
         first = False
 
     click.echo(f"hcti watch: {builder.src} -> {builder.out} (Ctrl-C to stop)", err=True)
-    serve_forever(Watcher(builder, debounce=debounce / 1000, polling=poll, on_report=report))
+    try:  # later builds report their errors and go on; one the first build cannot get past ends here
+        serve_forever(Watcher(builder, debounce=debounce / 1000, polling=poll, on_report=report))
+    except HctiError as exc:
+        _fail(exc)
 
 
 def _server_module() -> Any:
@@ -260,6 +263,7 @@ def serve(host: str, port: int, store_path: str | None, base_url: str | None, qu
     try:
         creds = server.Credentials.resolve()
         store = Store(store_path)
+        store.fingerprint()  # finds Chromium and reads its version: a missing or broken one is said now, not per request
         sock = server.bind(host, port)
     except HctiError as exc:
         _fail(exc)

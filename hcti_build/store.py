@@ -33,8 +33,8 @@ try:
 except ImportError:  # pragma: no cover - Windows: no sweep of stray temporary files
     fcntl = None  # type: ignore[assignment]
 
-from .browser import Engine, chromium_version, default_engine
-from .errors import BadRequestError, GoneError, NotFoundError, WriteError
+from .browser import INSTALL_HINT, Engine, chromium_version, default_engine
+from .errors import BadRequestError, BrowserNotFoundError, GoneError, NotFoundError, WriteError
 from .options import CreateOptions, ImageQuery, batch_options
 
 RENDER_VERSION = "2"  # bumped when the same request renders differently (2: files served with their MIME type)
@@ -214,7 +214,10 @@ class Store:
 
     def _read_fingerprint(self) -> str:
         exe = self.engine.executable
-        st = os.stat(exe)
+        try:
+            st = os.stat(exe)
+        except OSError as exc:  # an Engine given a path that is not there
+            raise BrowserNotFoundError(f"Chromium not found at {exe}: {INSTALL_HINT}") from exc
         key = f"chromium-version:{exe}:{st.st_size}:{st.st_mtime_ns}"
         row = self._db().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         version = str(row[0]) if row else chromium_version(exe)
@@ -223,7 +226,10 @@ class Store:
         return f"{version}|hcti-render-{RENDER_VERSION}"  # not cached: a new hcti-build gets new ids
 
     def _request_key(self, opts: CreateOptions, base: str = "") -> str:
-        raw = f"{opts.canonical_json()}\n{self.fingerprint()}\n{self.root}"
+        # Never the root itself: a project copied to another folder or machine is the same project (the files a
+        # render reads are keyed by their root-relative names and their bytes). "v2": the keys of stores made
+        # before that named the root; their rows are misses now, rendered once more under the new key.
+        raw = f"v2\n{opts.canonical_json()}\n{self.fingerprint()}"
         if base:  # relative URLs resolve from there: a different base may read different files
             raw += f"\n{base}"
         return hashlib.sha256(raw.encode()).hexdigest()
@@ -254,20 +260,32 @@ class Store:
         return out
 
     def request_key(self, opts: CreateOptions, *, base: str = "") -> str:
-        """The hash of a request (options, Chromium, root, base) before its files: what `lookup_key` takes."""
+        """The hash of a request (options, Chromium, base) before its files: what `lookup_key` takes."""
         return self._request_key(opts, _base(base))
 
     def lookup(self, opts: CreateOptions, *, base: str = "") -> str | None:
         """The id this request would get if its inputs are unchanged and stored; no browser."""
         return self.lookup_key(self._request_key(opts, _base(base)))
 
-    def lookup_key(self, key: str) -> str | None:
-        """`lookup` by `request_key`: the files the request's last render read are checked, then the object."""
+    def _manifest(self, key: str) -> tuple[list[str], list[str]] | None:
+        """The root-relative files the request's last render read, and those it asked for that were missing."""
         row = self._db().execute("SELECT files FROM manifests WHERE request_key=?", (key,)).fetchone()
         if not row:
             return None
-        files = self._current_files(json.loads(row[0]))
-        if files is None:
+        found = json.loads(row[0])
+        if isinstance(found, list):  # written before missing files were recorded
+            return found, []
+        return list(found["read"]), list(found["missing"])
+
+    def lookup_key(self, key: str) -> str | None:
+        """`lookup` by `request_key`: the files the request's last render read are checked (and those it missed
+        are still missing), then the object."""
+        manifest = self._manifest(key)
+        if manifest is None:
+            return None
+        read, missing = manifest
+        files = self._current_files(read)
+        if files is None or any((self.root / name).is_file() for name in missing):
             return None
         image_id = self._image_id(key, files)
         hit = self._db().execute("SELECT size FROM images WHERE id=? AND deleted_at IS NULL", (image_id,)).fetchone()
@@ -278,9 +296,8 @@ class Store:
 
     def inputs(self, options: CreateOptions, *, base: str = "") -> list[str]:
         """The local files (root-relative) the last render of this request read: stylesheets, fonts, images."""
-        key = self._request_key(options, _base(base))
-        row = self._db().execute("SELECT files FROM manifests WHERE request_key=?", (key,)).fetchone()
-        return list(json.loads(row[0])) if row else []
+        manifest = self._manifest(self._request_key(options, _base(base)))
+        return manifest[0] if manifest else []
 
     def _object(self, image_id: str) -> Path:
         return self._objects / f"{image_id[:2]}/{image_id}.png"  # one join: a warm site build makes one per card
@@ -324,15 +341,30 @@ class Store:
         db = self._db()
         with self._writing(), db:
             db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", (key, json.dumps(sorted(files))))
+            manifest = {"read": sorted(files), "missing": sorted(cap.missing)}
+            db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", (key, json.dumps(manifest)))
             db.execute(
                 "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT(id) DO UPDATE SET "
                 "deleted_at=NULL, sha256=excluded.sha256, size=excluded.size, "
                 "created_at=CASE WHEN images.deleted_at IS NULL THEN images.created_at ELSE excluded.created_at END",
-                (image_id, now, opts.canonical_json(), str(self.root), sha, cap.width, cap.height, len(cap.png), base),
+                (image_id, now, opts.canonical_json(), self._portable_root(), sha, cap.width, cap.height, len(cap.png), base),
             )
             db.execute("INSERT INTO renders VALUES (?, ?)", (now, image_id))
         return image_id
+
+    def _portable_root(self) -> str:
+        """The root as the index records it: relative to the store's folder, so that a store moved or copied
+        with its project still finds the files to render a damaged image again (see `_render_root`)."""
+        try:
+            return os.path.relpath(self.root, self.path)
+        except ValueError:  # another drive (Windows): only an absolute path can name it
+            return str(self.root)
+
+    def _render_root(self, recorded: str) -> Path:
+        """Where to render a stored image again: the root its row records (relative to the store's folder, or
+        absolute in stores made before), else this store's root when that folder is gone (a moved store)."""
+        root = (self.path / recorded).resolve()
+        return root if root.is_dir() else self.root
 
     def _indexed_sha(self, image_id: str) -> str | None:
         row = self._db().execute("SELECT sha256 FROM images WHERE id=?", (image_id,)).fetchone()
@@ -366,7 +398,7 @@ class Store:
         except OSError:
             pass
         opts = CreateOptions.from_mapping(json.loads(params))
-        cap = self.engine.render(opts, root, base)
+        cap = self.engine.render(opts, self._render_root(root), base)
         atomic_write(obj, cap.png, tmp_dir=self._tmp)
         sha = hashlib.sha256(cap.png).hexdigest()
         with self._writing(), self._db() as db:
@@ -393,7 +425,7 @@ class Store:
             if hashlib.sha256(data).hexdigest() == row[0]:
                 return data, row[0]
         if q.format == "pdf" and not q.has_crop and q.width is None and q.height is None:
-            data = self.engine.pdf(CreateOptions.from_mapping(json.loads(params)), root, base)
+            data = self.engine.pdf(CreateOptions.from_mapping(json.loads(params)), self._render_root(root), base)
         else:
             # Pillow is imported on first use, not with the package: a site build whose cards are all PNG store
             # hits never needs it, and importing it late into a running `mkdocs build` (its shared libraries

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import fnmatch
 import hashlib
 import html
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,6 +274,7 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._assets: dict[str, bytes] = {}
         self._warned_site_url = False
         self._counts = {"cards": 0, "rendered": 0}
+        self._timings: list[tuple[float, str]] = []  # (seconds, page) of each card rendered in this build
 
     # -- lifecycle: one engine for a `mkdocs serve` session, closed at shutdown ----------------------
     def on_startup(self, *, command: str, dirty: bool) -> None:
@@ -302,7 +305,8 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             self._engine = Engine(pages=self.config.concurrency, isolate=False)
         cache = (self._root / self.config.cache_dir).resolve()
         if self._store is None or self._store.path != cache:
-            self._store = Store(cache, root=self._root, engine=self._engine)
+            with _plugin_errors():
+                self._store = Store(cache, root=self._root, engine=self._engine)
         if self._pool is None:
             workers = self.config.concurrency or self._engine.pool_size
             self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="hcti-cards")
@@ -324,9 +328,11 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._cards, self._heads, self._assets = {}, {}, {}
         self._memo: _Memo | None = None
         if self.config.cards and not self._serving:  # `mkdocs serve` needs each card's inputs: no memo there
-            self._memo = _Memo(self.store.path / "cards-memo.json", self._memo_header(), self._templates)
+            with _plugin_errors():  # the header names the Chromium: a missing one is said here, once
+                self._memo = _Memo(self.store.path / "cards-memo.json", self._memo_header(), self._templates)
         self._card_inputs = set()
         self._counts = {"cards": 0, "rendered": 0}
+        self._timings = []
         if self.config.cards and not config.site_url and not self._warned_site_url:
             self._warned_site_url = True
             log.warning("site_url is not set: cards are built, but og:image needs absolute URLs to work on social sites")
@@ -424,15 +430,26 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         )
         assert self._pool is not None
         card = Resolved(opts, self._query, base, alt=title, cls=None, title=None)
-        request_key = self.store.request_key(opts, base=base)
+        with _plugin_errors(f"card for {page.file.src_uri}: "):
+            request_key = self.store.request_key(opts, base=base)
         if self._memo:
             self._memo.read(read)  # from every page, remembered or not: the memo holds only while these hold
             if memo_key:
                 self._memo.new[memo_key] = request_key
         hit = self.store.lookup_key(request_key)  # an unchanged card: checked in on_page_context, like the memo's
-        job = hit or self._pool.submit(_slim_card, self.store, card)
+        job = hit or self._pool.submit(self._render_card, page.file.src_uri, card)
         self._cards[page.file.src_uri] = _Card(job, title, description, card)
         return None
+
+    def _render_card(self, uri: str, card: Resolved) -> Asset:
+        """A card rendered (or found in the store) on a pool thread, timed for the build's summary (unless it
+        waited for Chromium to start: that is the launch's time, not the card's)."""
+        assert self._engine is not None
+        launches, t0 = self._engine.launches, time.perf_counter()
+        asset = _slim_card(self.store, card)
+        if asset.rendered and self._engine.launches == launches:
+            self._timings.append((time.perf_counter() - t0, uri))  # list.append: safe from the pool's threads
+        return asset
 
     def _reused(self, image_id: str) -> Asset:
         """A stored card, checked: by the helper process when it could (see `_Checker`), else here (a damaged
@@ -534,9 +551,11 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._stop_checker()
         n = self._counts
         launches = self._engine.launches if self._engine else 0
+        slowest = max(self._timings, default=None)
         log.info(
             f"{n['cards']} cards ({n['rendered']} rendered, {n['cards'] - n['rendered']} reused), "
             f"{len(self._assets)} directive images; Chromium launched {launches} time(s)"
+            + (f"; slowest card {slowest[0] * 1000:.0f} ms ({slowest[1]})" if slowest else "")
         )
         if not self._serving:
             self.on_shutdown()
@@ -609,6 +628,15 @@ class HctiPlugin(BasePlugin[HctiConfig]):
             "language": config.theme.get("language") or "en",
             "palette": {"primary": options["background"], "accent": options["accent"]},
         }
+
+
+@contextlib.contextmanager
+def _plugin_errors(where: str = "") -> Iterator[None]:
+    """hcti-build's errors as MkDocs' own (`ERROR - hcti: ...`, the build aborted), never a traceback."""
+    try:
+        yield
+    except HctiError as exc:
+        raise PluginError(f"hcti: {where}{exc.message}") from None
 
 
 def _cpus() -> int:

@@ -19,10 +19,41 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from PIL import Image
 
-from hcti_build import Engine, Store
+from hcti_build import Engine, HctiError, Store, find_chromium
 from hcti_build.server import Credentials, bind, create_app
 
 CREDS = Credentials("user-1", "secret-key-1")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--chromium",
+        metavar="PATH",
+        help="The Chromium every test drives, in this process and in the builds and servers it starts (sets "
+        "HCTI_CHROMIUM); default: what find_chromium finds (Debian's headless shell first).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    chromium = config.getoption("--chromium")
+    if chromium:
+        os.environ["HCTI_CHROMIUM"] = chromium
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`-m e2e` selects what drives a real browser: the *_e2e.py modules and the hostile suite (CI runs them once
+    more under the full `chromium`, which behaves differently from the headless shell)."""
+    for item in items:
+        path = item.path
+        if path.name.endswith("_e2e.py") or path.parent.name == "hostile":
+            item.add_marker(pytest.mark.e2e)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    try:
+        return f"chromium: {find_chromium()}"
+    except HctiError as exc:
+        return f"chromium: {exc.message}"
 
 
 @pytest.fixture(scope="session")
@@ -176,3 +207,27 @@ def run(ip: InteractiveShell, source: str) -> tuple[Any, list[Any]]:
     with capture_output() as cap:
         result = ip.run_cell(source)
     return result, cap.outputs
+
+
+@dataclass
+class CountingChromium:
+    """A Chromium wrapper script that counts browser launches (not `--version` runs), for processes the tests
+    start: set HCTI_CHROMIUM to ``path``."""
+
+    path: Path
+    log: Path
+
+    def launches(self) -> int:
+        return len(self.log.read_text().splitlines()) if self.log.is_file() else 0
+
+
+@pytest.fixture
+def counting_chromium(tmp_path: Path) -> CountingChromium:
+    log = tmp_path / "launches.log"
+    path = tmp_path / "bin" / "chromium"
+    path.parent.mkdir()
+    path.write_text(
+        f'#!/bin/sh\ncase " $* " in *" --version "*) ;; *) echo launch >> "{log}" ;; esac\nexec "{find_chromium()}" "$@"\n'
+    )
+    path.chmod(0o755)
+    return CountingChromium(path, log)

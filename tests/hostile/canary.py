@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -52,3 +54,49 @@ def start() -> tuple[Canary, http.server.ThreadingHTTPServer]:
     canary.port = httpd.server_address[1]
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return canary, httpd
+
+
+@dataclass
+class SocketCanary:
+    """A UDP socket and a TCP listener on one port of 127.0.0.1 that record every datagram and connection: the
+    witness for what does not go through the browser's request filter (WebRTC's STUN and TURN, preconnects)."""
+
+    port: int = 0
+    hits: list[str] = field(default_factory=list)
+    _sockets: list[socket.socket] = field(default_factory=list)
+
+    def start(self) -> SocketCanary:
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tcp.bind(("127.0.0.1", 0))
+        self.port = tcp.getsockname()[1]
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", self.port))
+        tcp.listen(16)
+        self._sockets = [tcp, udp]
+        threading.Thread(target=self._accept, args=(tcp,), daemon=True).start()
+        threading.Thread(target=self._receive, args=(udp,), daemon=True).start()
+        return self
+
+    def _accept(self, tcp: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = tcp.accept()
+            except OSError:
+                return
+            self.hits.append("tcp connection")
+            conn.close()
+
+    def _receive(self, udp: socket.socket) -> None:
+        while True:
+            try:
+                data, _ = udp.recvfrom(65536)
+            except OSError:
+                return
+            self.hits.append(f"udp datagram of {len(data)} bytes")
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):  # wakes the thread blocked in accept() or recvfrom()
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()

@@ -137,7 +137,9 @@ def test_a_renderer_killed_mid_render_is_replaced_without_relaunching(own: tuple
     job = in_background(store.create, box("#0f0", ms_delay=1500))
     time.sleep(0.5)
     renderers = chromium("renderer") - before
-    assert len(renderers) == (2 if engine.isolate else 1)  # shared: both pages in one renderer process
+    # Isolated: a renderer per page; shared: both pages in one (test_render_e2e counts that). The full `chromium`
+    # keeps renderers of its own besides (a spare one): they are killed too, which must not matter.
+    assert len(renderers) >= (2 if engine.isolate else 1)
     kill(renderers)  # every page's renderer: an idle page is replaced before its next use
     job["thread"].join(30)  # type: ignore[attr-defined]
     assert outcome(job) == "ok"
