@@ -20,7 +20,7 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -69,11 +69,27 @@ ARGS = [
     "--no-zygote",
     "--in-process-gpu",
     "--process-per-site",
+    # No side door out of the request filter. Every request a page makes is answered by `Engine._handle` (served,
+    # fetched by Playwright outside the browser, or refused) before the browser's network stack would see it; what
+    # is not a request (WebRTC's STUN and TURN, a preconnect's bare socket, a DNS prefetch, QUIC) is left
+    # nowhere to go: UDP only through a proxy (and an HTTP proxy carries none), every connection through a proxy
+    # that does not exist, loopback included (no implicit bypass), and no name resolves.
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--proxy-server=http://proxy.hcti.invalid:9",
+    "--proxy-bypass-list=<-loopback>",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--disable-quic",
 ]
+KEPT_NAVIGATING = "The page kept navigating (a meta refresh or a script setting location) until max_wait_ms"
+MAX_REDIRECTS = 10  # hops of one request, followed by `Engine._fetch` (browsers allow ~20; sites use 1 or 2)
 # What a page can write and a later render could read ("all" also drops shader and other caches: slower).
 STORAGE_TYPES = "cookies,local_storage,indexeddb,cache_storage,file_systems,websql,service_workers"
+# Run before each document's own scripts, in every frame. WebRTC's interfaces are removed: ICE reaches hosts
+# by UDP and TCP outside every request filter, and only the headless shell takes the switch that confines it
+# (the full browser reads a profile preference Playwright gives no way to set).
 READY_SCRIPT = """
 try { sessionStorage.clear(); } catch (e) {}
+for (const name of ['RTCPeerConnection', 'webkitRTCPeerConnection', 'RTCIceTransport']) { delete globalThis[name]; }
 window.ScreenshotReady = () => { if (!document.getElementById('HCTIReadyNow')) {
   const d = document.createElement('div'); d.id = 'HCTIReadyNow'; d.style.display = 'none';
   document.documentElement.appendChild(d); } };
@@ -260,6 +276,24 @@ class Capture:
     missing: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class Folder:
+    """What a render may read: the files under ``root`` (its document lives in the folder ``base`` of it, so its
+    relative URLs resolve there), except hidden ones (a part starting with "."; `.git`, `.env`, `.hcti`) and
+    those under a ``private`` folder (a store, wherever it lives)."""
+
+    root: Path
+    base: str = ""
+    private: tuple[Path, ...] = ()
+
+    def name(self, target: Path) -> str | None:
+        """``target`` (resolved) as a root-relative name a render may read, or None."""
+        if not target.is_relative_to(self.root) or any(target.is_relative_to(p) for p in self.private):
+            return None
+        name = target.relative_to(self.root).as_posix()
+        return None if any(part.startswith(".") for part in name.split("/")) else name
+
+
 def _new_event() -> asyncio.Event:
     import asyncio
 
@@ -270,13 +304,16 @@ def _new_event() -> asyncio.Event:
 class _Slot:
     page: Any
     cdp: Any
-    root: Path = Path(".")
+    folder: Folder = Folder(Path("."))
     doc_path: str = DOC_PATH
     html: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
     missing: set[str] = field(default_factory=set)  # root-relative paths asked for and not found
     render_origin: str | None = None  # a url render's own origin
     blocked_redirect: str | None = None  # where the document tried to go, when that was refused
+    opened: tuple[str, Any] | None = None  # a url render's document: its final URL and response (see `_open`)
+    navigations: int = 0  # main-frame navigation requests in this render, its own included
+    navigated_to: str | None = None  # the last one's URL
     metrics: tuple[Any, ...] = ()
     media: tuple[Any, ...] = ()
     timezone: str | None = None
@@ -435,25 +472,33 @@ class Engine:
     async def _handle(self, slot: _Slot, route: Any) -> None:
         """Every request of a render: the document, files under the root, or the allow-list. Nothing else."""
         url = route.request.url
+        if route.request.is_navigation_request() and route.request.frame == slot.page.main_frame:
+            slot.navigations += 1  # the document a render's steps run in may be going away (see _on_final_document)
+            slot.navigated_to = url
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         path = unquote(parts.path)
         if origin == ORIGIN and path == slot.doc_path:
             await route.fulfill(body=slot.html, content_type="text/html; charset=utf-8")
             return
+        if slot.opened and url == slot.opened[0] and route.request.is_navigation_request():
+            (_, response), slot.opened = slot.opened, None  # fetched and checked by `_open`
+            await route.fulfill(response=response)
+            await response.dispose()
+            return
         slot.reusable = False  # whatever this document loads, the next one must load (and record) itself
         if origin == ORIGIN:
-            target = (slot.root / path.lstrip("/")).resolve()
-            inside = target.is_relative_to(slot.root)
-            if inside and target.is_file():
+            target = (slot.folder.root / path.lstrip("/")).resolve()
+            name = slot.folder.name(target)
+            if name is not None and target.is_file():
                 data = target.read_bytes()
-                slot.files[target.relative_to(slot.root).as_posix()] = data
+                slot.files[name] = data
                 # Chromium does not sniff SVG (an <img> of it needs image/svg+xml), so say what each file is.
                 kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
                 await route.fulfill(body=data, headers={"cache-control": "no-store", "content-type": kind})
                 return
-            if inside:  # recorded: the image is stale once this file appears
-                slot.missing.add(target.relative_to(slot.root).as_posix())
+            if name is not None:  # recorded: the image is stale once this file appears
+                slot.missing.add(name)
             await route.fulfill(status=404, body="not found")
             return
         if await self._may_fetch(slot, url):
@@ -471,24 +516,55 @@ class Engine:
         return await asyncio.get_running_loop().run_in_executor(None, self.policy.may_fetch, url, slot.render_origin)
 
     async def _forward(self, slot: _Slot, route: Any) -> None:
-        """Fetch an allowed request without following redirects: a redirect is checked here, then handed to the
-        browser, whose next request comes through `_handle` again. Chromium would otherwise follow it unseen."""
+        """Fetch an allowed request outside the browser, following its redirects here, each hop checked. The
+        browser must not follow them itself: Playwright hands a redirect's next request to the network without
+        routing it (and the browser's network is a dead end, see ARGS)."""
+        request = route.request
         try:
-            response = await route.fetch(max_redirects=0)
+            _, response = await self._fetch(slot, lambda url: route.fetch(url=url, max_redirects=0), request.url)
+        except _Blocked as blocked:
+            log.info("blocked a redirect from %s to %s (no network at render time)", request.url, blocked.url)
+            if request.is_navigation_request() and request.frame == slot.page.main_frame:
+                slot.blocked_redirect = blocked.url
+            await route.abort("blockedbyclient")
+            return
         except Exception as exc:  # noqa: BLE001 - unreachable host, reset connection: the page sees a failed load
-            log.info("request to %s failed: %s", route.request.url, exc)
+            log.info("request to %s failed: %s", request.url, exc)
             await route.abort("failed")
             return
-        location = response.headers.get("location")
-        if 300 <= response.status < 400 and location:
-            target = urljoin(route.request.url, location)
-            if not await self._may_fetch(slot, target):
-                log.info("blocked a redirect from %s to %s (no network at render time)", route.request.url, target)
-                if route.request.is_navigation_request() and route.request.frame == slot.page.main_frame:
-                    slot.blocked_redirect = target
-                await route.abort("blockedbyclient")
-                return
         await route.fulfill(response=response)
+        await response.dispose()  # Playwright keeps every fetched body until then
+
+    async def _fetch(self, slot: _Slot, fetch: Callable[[str], Awaitable[Any]], url: str) -> tuple[str, Any]:
+        """``fetch(url)`` and the redirects it answers, up to MAX_REDIRECTS, each hop checked like a request of
+        the render's: the final URL and response. Raises _Blocked with the first hop that may not be reached."""
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await fetch(url)
+            location = response.headers.get("location")
+            if not (300 <= response.status < 400 and location):
+                return url, response
+            await response.dispose()
+            url = urljoin(url, location)
+            if not await self._may_fetch(slot, url):
+                raise _Blocked(url)
+        raise _Blocked(url, f"more than {MAX_REDIRECTS} redirects")
+
+    async def _open(self, slot: _Slot, url: str) -> str:
+        """Where a url render's page goes: its redirects followed here first, so the document has its final URL
+        (relative links resolve from there) and its response is served to the browser as it arrives."""
+        try:
+            final, response = await self._fetch(slot, lambda hop: slot.page.context.request.fetch(hop, max_redirects=0), url)
+        except _Blocked as blocked:
+            raise BadRequestError(
+                f"url redirected to {blocked.url}, which a render may not reach ({blocked.reason}); allow it with "
+                "HCTI_ALLOW_HOSTS",
+                param="url",
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - unreachable: the browser's own request fails and says so
+            log.info("request to %s failed: %s", url, exc)
+            return url
+        slot.opened = (final, response)
+        return final
 
     async def _teardown(self) -> None:
         for browser in self._browsers:
@@ -505,26 +581,29 @@ class Engine:
         self._browsers = []
 
     # -- rendering -------------------------------------------------------------------------------
-    def render(self, opts: CreateOptions, root: Path | str = ".", base: str = "") -> Capture:
+    def render(
+        self, opts: CreateOptions, root: Path | str = ".", base: str = "", *, private: Sequence[Path | str] = ()
+    ) -> Capture:
         """Render to a master PNG. Retries once on a fresh browser if the browser died.
 
-        Files under ``root`` are served to the page; the HTML document lives in the folder ``base`` (relative to
-        root), so its relative URLs resolve the way they would next to the file that holds the HTML.
+        Files under ``root`` are served to the page, but for hidden ones and those under ``private`` folders (see
+        `Folder`); the HTML document lives in the folder ``base`` (relative to root), so its relative URLs resolve
+        the way they would next to the file that holds the HTML.
         """
         if opts.url:
             self.policy.check_url(opts.url)
         deadline = (opts.max_wait_ms + opts.ms_delay) / 1000 + 30
-        return self._run(self._render_retrying(opts, (Path(root).resolve(), base)), timeout=deadline + 30)
+        return self._run(self._render_retrying(opts, _folder(root, base, private)), timeout=deadline + 30)
 
-    def pdf(self, opts: CreateOptions, root: Path | str = ".", base: str = "") -> bytes:
+    def pdf(self, opts: CreateOptions, root: Path | str = ".", base: str = "", *, private: Sequence[Path | str] = ()) -> bytes:
         """A vector PDF of the same document (Chromium's print), sized to the auto-crop unless pdf_options say."""
         if opts.url:
             self.policy.check_url(opts.url)
-        data = self._run(self._with_slot(opts, (Path(root).resolve(), base), as_pdf=True))
+        data = self._run(self._with_slot(opts, _folder(root, base, private), as_pdf=True))
         assert isinstance(data, bytes)
         return data
 
-    async def _render_retrying(self, opts: CreateOptions, root: tuple[Path, str]) -> Capture:
+    async def _render_retrying(self, opts: CreateOptions, root: Folder) -> Capture:
         try:
             return await self._with_slot(opts, root)  # type: ignore[return-value]
         except _CrashedError as exc:
@@ -534,7 +613,7 @@ class Engine:
             except _CrashedError as again:
                 raise RenderError(f"{again.message}, and again on the retry; giving up") from None
 
-    async def _with_slot(self, opts: CreateOptions, root: tuple[Path, str], as_pdf: bool = False) -> Capture | bytes:
+    async def _with_slot(self, opts: CreateOptions, root: Folder, as_pdf: bool = False) -> Capture | bytes:
         import asyncio
 
         await self._ensure()
@@ -584,7 +663,7 @@ class Engine:
                 pass
         return slot
 
-    async def _render(self, slot: _Slot, opts: CreateOptions, root: tuple[Path, str], as_pdf: bool) -> Capture | bytes:
+    async def _render(self, slot: _Slot, opts: CreateOptions, root: Folder, as_pdf: bool) -> Capture | bytes:
         import asyncio
 
         is_url = opts.url is not None
@@ -618,50 +697,60 @@ class Engine:
         current = origin_of(opts.url) if opts.url else None
         for origin in sorted({ORIGIN, slot.render_origin, current} - {None}):  # type: ignore[type-var]
             await slot.cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": STORAGE_TYPES})
-        doc_path = _doc_path(root[1])
+        doc_path = _doc_path(root.base)
         # In place: this static document replaces a static one at the same address that loaded nothing.
         in_place = not self.isolate and slot.reusable and doc_path == slot.doc_path
-        slot.root, slot.files, slot.missing, slot.blocked_redirect, slot.doc_path = root[0], {}, set(), None, doc_path
+        slot.folder, slot.files, slot.missing, slot.doc_path = root, {}, set(), doc_path
+        slot.blocked_redirect = slot.opened = None
         timeout = opts.max_wait_ms
         if is_url:
             assert opts.url is not None
             slot.render_origin = origin_of(opts.url)
-            target = opts.url
             slot.reusable = in_place = False
+            target = await self._open(slot, opts.url)
         else:
             slot.render_origin = None
             slot.html = _document(opts)
             target = ORIGIN + slot.doc_path
             slot.reusable = not opts.render_when_ready and _DYNAMIC.search(slot.html) is None
             in_place = in_place and slot.reusable
+        from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+        deadline = asyncio.get_running_loop().time() + timeout / 1000
+        slot.navigations, slot.navigated_to = 0, None
         try:
             if in_place:  # document.open/write/close: no navigation, same window (which never ran a script)
                 await slot.page.set_content(slot.html, wait_until="load", timeout=timeout)
                 self.in_place += 1
             else:
                 await slot.page.goto(target, wait_until="load", timeout=timeout)
-            if is_url and opts.css:
-                await slot.page.add_style_tag(content=opts.css)
-            await slot.page.evaluate("document.fonts.ready.then(() => true)")
-            if opts.render_when_ready:
-                await slot.page.wait_for_selector("#HCTIReadyNow", state="attached", timeout=timeout)
-        except Exception as exc:
+            await self._on_final_document(slot, lambda: self._ready(slot, opts, is_url), deadline)
+        except PlaywrightTimeoutError as exc:
+            if slot.navigations > (0 if in_place else 1):  # not only our own
+                raise RenderTimeoutError(KEPT_NAVIGATING) from exc
+            raise RenderTimeoutError(f"Page did not become ready within max_wait_ms={timeout}") from exc
+        except Exception:
             if slot.blocked_redirect:
                 raise BadRequestError(
                     f"url redirected to {slot.blocked_redirect}, which a render may not reach (another site, or a local "
                     "or private address); allow it with HCTI_ALLOW_HOSTS",
                     param="url",
                 ) from None
-            if type(exc).__name__ == "TimeoutError":
-                raise RenderTimeoutError(f"Page did not become ready within max_wait_ms={timeout}") from exc
             raise
         if opts.ms_delay:
             await asyncio.sleep(opts.ms_delay / 1000)
         full = opts.full_screen or (full_page and not opts.selector)
         try:  # a page script that never yields (an endless loop after load) is cut off at the deadline too
-            box = await asyncio.wait_for(slot.page.evaluate(MEASURE_JS, [opts.selector, full]), timeout / 1000)
+            measure = lambda: slot.page.evaluate(MEASURE_JS, [opts.selector, full])  # noqa: E731
+            box = await asyncio.wait_for(self._on_final_document(slot, measure, deadline + opts.ms_delay / 1000), timeout / 1000)
         except TimeoutError as exc:
             raise RenderTimeoutError(f"Page scripts did not yield within max_wait_ms={timeout} (an endless loop?)") from exc
+        if not is_url and _same_document(slot.page.url) != ORIGIN + slot.doc_path:
+            raise BadRequestError(
+                f"html navigated away from its document, to {slot.navigated_to or slot.page.url} (a meta refresh or a "
+                "script setting location): a render captures the document it is given; render that page as url instead",
+                param="html",
+            )
         if box is None:
             raise BadRequestError(f"selector {opts.selector!r} matched no element", param="selector")
         if box == "invalid":
@@ -695,6 +784,40 @@ class Engine:
         )
         png = base64.b64decode(result["data"])
         return Capture(png, round(w * scale), round(h * scale), dict(slot.files), frozenset(slot.missing))
+
+    @staticmethod
+    async def _ready(slot: _Slot, opts: CreateOptions, is_url: bool) -> None:
+        """The document's own readiness: a url render's CSS added, its fonts loaded, ScreenshotReady() if asked."""
+        if is_url and opts.css:
+            await slot.page.add_style_tag(content=opts.css)
+        await slot.page.evaluate("document.fonts.ready.then(() => true)")
+        if opts.render_when_ready:
+            await slot.page.wait_for_selector("#HCTIReadyNow", state="attached", timeout=opts.max_wait_ms)
+
+    @staticmethod
+    async def _on_final_document(slot: _Slot, step: Callable[[], Awaitable[T]], deadline: float) -> T:
+        """``step`` on the page's document. A page that navigates itself (a meta refresh, a script setting location)
+        destroys the document a step runs in: the step runs again on the one it lands on, until ``deadline``."""
+        import asyncio
+
+        from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+        loop = asyncio.get_running_loop()
+        while True:
+            seen = slot.navigations
+            try:
+                return await step()
+            except Exception:
+                if slot.navigations == seen:  # the document is still there: a failure of the step itself
+                    raise
+            left = deadline - loop.time()
+            try:
+                if left <= 0:
+                    raise PlaywrightTimeoutError("past the deadline")
+                await asyncio.sleep(0.01)  # the next document may not have committed yet
+                await slot.page.wait_for_load_state("load", timeout=left * 1000)
+            except PlaywrightTimeoutError:
+                raise RenderTimeoutError(KEPT_NAVIGATING) from None
 
     async def _pdf(self, slot: _Slot, opts: CreateOptions, w: float, h: float, full: bool) -> bytes:
         given = dict(opts.pdf_options or {})
@@ -750,6 +873,14 @@ class _CrashedError(RenderError):
     """The page's renderer or the whole browser died mid-render: retried once, then a RenderError."""
 
 
+class _Blocked(Exception):
+    """A redirect hop a render may not reach (`Engine._fetch`)."""
+
+    def __init__(self, url: str, reason: str = "another site, or a local or private address") -> None:
+        super().__init__(url)
+        self.url, self.reason = url, reason
+
+
 class _Dead(Exception):
     """Raised by `_race` when the slot died first."""
 
@@ -788,6 +919,15 @@ def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) ->
     """Ctrl-C in a terminal reaches Playwright's driver too (same process group) and it exits first; the
     futures it leaves behind are expected then, so they are logged for debugging instead of printed."""
     log.debug("browser loop: %s", context.get("message"), exc_info=context.get("exception"))
+
+
+def _folder(root: Path | str, base: str, private: Sequence[Path | str]) -> Folder:
+    return Folder(Path(root).resolve(), base, tuple(Path(p).resolve() for p in private))
+
+
+def _same_document(url: str) -> str:
+    """A URL without its fragment: `location.hash` moves within one document."""
+    return url.partition("#")[0]
 
 
 def _is_full_document(html: str) -> bool:

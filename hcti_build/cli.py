@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from .config import config_value
 from .directives import read_utf8
 from .errors import HctiError
 from .options import FLAG_PARAMS, PARAM_HELP, CreateOptions, ImageQuery, parse_format
@@ -253,16 +254,31 @@ def _server_module() -> Any:
     help="Renders that may wait for a page; beyond it, 429.",
 )
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
-def serve(host: str, port: int, store_path: str | None, base_url: str | None, queue: int, access_log: bool) -> None:
+@click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False),
+    help="A folder whose files renders may read (relative URLs resolve there); default (or serve_root under "
+    "[tool.hcti]): none, as on the hosted API. Hidden files and the store are never served.",
+)
+def serve(
+    host: str, port: int, store_path: str | None, base_url: str | None, queue: int, access_log: bool, root: str | None
+) -> None:
     """Serve the hosted API's REST surface over the local store, so existing API clients work against it.
 
     HTTP Basic auth with HCTI_USER_ID and HCTI_API_KEY (or `user_id` / `api_key` in [tool.hcti]); without them a
     key is generated and printed once. Image URLs need no credentials. A gallery of the store is at /.
     """
+    import tempfile
+
     server = _server_module()
+    configured = config_value("serve_root")
+    root = root or (str(configured[1] / configured[0]) if configured else None)
+    # No folder named: renders get an empty one, so a client can read nothing of the machine's (the working folder
+    # of a server started in a project holds its .env, .git and store).
+    empty = tempfile.TemporaryDirectory(prefix="hcti-serve-no-files-") if root is None else None
     try:
         creds = server.Credentials.resolve()
-        store = Store(store_path)
+        store = Store(store_path, root=root or (empty.name if empty else None))
         store.fingerprint()  # finds Chromium and reads its version: a missing or broken one is said now, not per request
         sock = server.bind(host, port)
     except HctiError as exc:
@@ -273,6 +289,8 @@ def serve(host: str, port: int, store_path: str | None, base_url: str | None, qu
     if creds.generated:
         click.echo(f"  user id {creds.user_id}  API key {creds.api_key}", err=True)
         click.echo("  (generated for this run: set HCTI_USER_ID and HCTI_API_KEY to keep them)", err=True)
+    reads = f"files under {store.root} (not hidden ones, not the store)" if root else "no local files (--root DIR to allow)"
+    click.echo(f"  renders read {reads}", err=True)
     if not server.is_loopback(bound_host):
         click.echo(f"  warning: {bound_host} is reachable from other machines", err=True)
     app = server.create_app(store, creds, base_url=base_url, queue=queue)
@@ -280,6 +298,8 @@ def serve(host: str, port: int, store_path: str | None, base_url: str | None, qu
         server.serve(app, sock, access_log=access_log)
     finally:
         store.engine.close()
+        if empty is not None:
+            empty.cleanup()
 
 
 @main.command()

@@ -326,7 +326,7 @@ class Store:
         return (hit, False) if hit else (self._render(opts, key, base), True)
 
     def _render(self, opts: CreateOptions, key: str, base: str) -> str:
-        cap = self.engine.render(opts, self.root, base)
+        cap = self.engine.render(opts, self.root, base, private=(self.path,))
         files = {n: hashlib.sha256(d).hexdigest() for n, d in cap.files.items()}
         image_id = self._image_id(key, files)
         obj = self._object(image_id)
@@ -398,7 +398,7 @@ class Store:
         except OSError:
             pass
         opts = CreateOptions.from_mapping(json.loads(params))
-        cap = self.engine.render(opts, self._render_root(root), base)
+        cap = self.engine.render(opts, self._render_root(root), base, private=(self.path,))
         atomic_write(obj, cap.png, tmp_dir=self._tmp)
         sha = hashlib.sha256(cap.png).hexdigest()
         with self._writing(), self._db() as db:
@@ -425,7 +425,8 @@ class Store:
             if hashlib.sha256(data).hexdigest() == row[0]:
                 return data, row[0]
         if q.format == "pdf" and not q.has_crop and q.width is None and q.height is None:
-            data = self.engine.pdf(CreateOptions.from_mapping(json.loads(params)), self._render_root(root), base)
+            opts = CreateOptions.from_mapping(json.loads(params))
+            data = self.engine.pdf(opts, self._render_root(root), base, private=(self.path,))
         else:
             # Pillow is imported on first use, not with the package: a site build whose cards are all PNG store
             # hits never needs it, and importing it late into a running `mkdocs build` (its shared libraries

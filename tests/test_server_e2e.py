@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import CREDS, Served, alive, browser_pids, load, reap
+from hostile.canary import probe_page, readable
+from PIL import Image
 
 from hcti_build import Engine
 from hcti_build.server import sign, signed_url
@@ -354,5 +356,33 @@ def test_hcti_serve_process_generates_a_key_once_and_stops_cleanly(tmp_path: Pat
             time.sleep(0.05)
         rest = proc.stderr.read()
         assert "Traceback" not in rest and key not in rest  # printed once, in the banner only
+    finally:
+        reap(proc)
+
+
+@pytest.mark.parametrize("root", [None, "."], ids=["no-root", "root"])
+def test_hcti_serve_in_a_project_folder_hands_out_no_files(tmp_path: Path, root: str | None) -> None:
+    """Started in a project folder, `hcti serve` renders with no local files unless --root names a folder, and
+    never the store or hidden files (.env) even then."""
+    Image.new("RGB", (4, 4), (255, 0, 0)).save(tmp_path / "red.png")
+    (tmp_path / "secret.txt").write_text("the project's secret")
+    (tmp_path / ".env").write_text("API_KEY=1")
+    paths = ("red.png", "secret.txt", ".env", ".hcti/index.sqlite")
+    env = {**os.environ, "HCTI_USER_ID": "u", "HCTI_API_KEY": "k"}
+    env.pop("HCTI_STORE", None)
+    cmd = [sys.executable, "-m", "hcti_build.cli", "serve", "--port", "0", *(["--root", root] if root else [])]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env, start_new_session=True)
+    try:
+        assert proc.stderr is not None
+        base = re.search(r"hcti serve: (http://127\.0\.0\.1:\d+)", proc.stderr.readline())
+        reads = proc.stderr.readline()
+        assert base, reads
+        assert ("no local files" in reads) == (root is None), reads
+        with httpx.Client(base_url=base.group(1), auth=("u", "k"), timeout=60) as client:
+            r = client.post("/v1/image", json={"html": probe_page(paths), "device_scale": 1, "ms_delay": 300})
+            assert r.status_code == 200, r.text
+            png = client.get(f"/v1/image/{r.json()['id']}").content
+        assert readable(png, paths) == (set() if root is None else {"red.png", "secret.txt"})
+        assert (tmp_path / ".hcti" / "index.sqlite").is_file()  # the store is there, and was not served
     finally:
         reap(proc)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import io
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
+
+from PIL import Image
 
 
 @dataclass
@@ -26,6 +29,14 @@ def _handler(canary: Canary) -> type[http.server.BaseHTTPRequestHandler]:
             canary.hits.append(self.path)
             if self.path.startswith("/hang"):
                 time.sleep(30)  # a sub-resource that never answers (in a render's lifetime)
+                return
+            if self.path.startswith("/jsredirect?to="):  # a page that sends itself elsewhere once loaded
+                body = f"<script>location.replace({self.path.split('=', 1)[1]!r})</script>".encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/html")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
                 return
             if self.path.startswith("/redirect?to="):
                 self.send_response(302)
@@ -100,3 +111,19 @@ class SocketCanary:
             with contextlib.suppress(OSError):  # wakes the thread blocked in accept() or recvfrom()
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+
+def probe_page(paths: tuple[str, ...]) -> str:
+    """One 10x10 box per path, turned red when a fetch of it succeeds: what a page could read, as pixels."""
+    boxes = "".join(f"<div id=b{i} style='width:10px;height:10px;background:#fff'></div>" for i in range(len(paths)))
+    checks = "".join(
+        f"fetch({path!r}).then(r => {{ if (r.ok) b{i}.style.background = '#f00'; }}).catch(() => 0);"
+        for i, path in enumerate(paths)
+    )
+    return f"<div style='display:flex'>{boxes}</div><script>{checks}</script>"
+
+
+def readable(png: bytes, paths: tuple[str, ...]) -> set[str]:
+    with Image.open(io.BytesIO(png)) as im:
+        rgb = im.convert("RGB")
+        return {path for i, path in enumerate(paths) if rgb.getpixel((i * 10 + 5, 5)) == (255, 0, 0)}

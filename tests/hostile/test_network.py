@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import io
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from canary import Canary
+from canary import Canary, SocketCanary, probe_page, readable
+from conftest import Served
 from PIL import Image
 
 from hcti_build import BadRequestError, CreateOptions, Engine, Store
@@ -56,6 +62,8 @@ def test_a_url_on_a_local_or_private_address_is_refused_before_the_browser(
 
 
 def test_html_cannot_reach_the_network_in_any_way(store: Store, canaries: tuple[Canary, Canary]) -> None:
+    """Speculation rules reached the site before the browser's own network went nowhere (Chromium fetches them
+    without a request the filter sees)."""
     site, _ = canaries
     spellings = [f"http://{h}:{site.port}" for h in ("127.0.0.1", "localhost", "2130706433", "0x7f000001", "[::ffff:127.0.0.1]")]
     tags = "".join(
@@ -73,7 +81,11 @@ def test_html_cannot_reach_the_network_in_any_way(store: Store, canaries: tuple[
       navigator.sendBeacon(o + '/beacon', 'x');
       navigator.serviceWorker && navigator.serviceWorker.register(o + '/sw.js').catch(() => 0);
       document.head.insertAdjacentHTML('beforeend', "<style>body{{background:url(" + o + "/bg)}}</style>");
-    </script>"""
+      try {{ new SharedWorker(URL.createObjectURL(new Blob(["fetch('" + o + "/shared').catch(() => 0)"]))); }} catch (e) {{}}
+      fetch(o + '/keepalive', {{keepalive: true, method: 'POST', body: 'x'}}).catch(() => 0);
+    </script>
+    <script type=speculationrules>{{"prefetch": [{{"source": "list", "urls": ["{site.origin}/speculative-prefetch"]}}],
+      "prerender": [{{"source": "list", "urls": ["{site.origin}/speculative-prerender"]}}]}}</script>"""
     store.create({"html": f"{tags}{script}<p>x</p>", "ms_delay": 500})
     assert site.hits == []
 
@@ -130,6 +142,23 @@ def test_allowed_site_is_reached_but_its_redirects_elsewhere_are_checked_again(
     assert elsewhere.hits == []  # no hop reached it, in any spelling
 
 
+def test_every_hop_of_a_redirect_chain_is_checked(
+    store: Store, engine: Engine, canaries: tuple[Canary, Canary], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The browser never follows a redirect itself (Playwright would send the next hop to the network unrouted):
+    a first hop on the site may lead to a second one that leaves it, and that one is refused too."""
+    site, elsewhere = canaries
+    monkeypatch.setattr(engine, "policy", Policy((site.origin,)))
+    chain = f"/redirect?to=/redirect?to={elsewhere.origin}/stolen"
+    with pytest.raises(BadRequestError) as err:
+        store.create({"url": site.origin + chain, "viewport_width": 64, "viewport_height": 64})
+    assert err.value.message.startswith(f"url redirected to {elsewhere.origin}/stolen, which a render may not reach")
+    html = f"<img src='{site.origin}{chain}'><iframe src='{site.origin}{chain}'></iframe><p>x</p>"
+    store.create({"html": html, "ms_delay": 300})
+    assert elsewhere.hits == []
+    assert site.hits.count(chain) == 3 and site.hits.count(f"/redirect?to={elsewhere.origin}/stolen") == 3
+
+
 def test_an_allow_listed_host_is_reachable_from_html(
     store: Store, engine: Engine, canaries: tuple[Canary, Canary], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -148,3 +177,74 @@ def test_the_allow_list_comes_from_the_environment_or_the_config(tmp_path: Path,
     assert not policy.allowed("http://127.0.0.1:8001/x")
     monkeypatch.setenv("HCTI_ALLOW_HOSTS", "localhost:9000")
     assert Engine().policy.allow_hosts == ("localhost:9000",)
+
+
+def _leaky_page(port: int) -> str:
+    """Every way out that is not an HTTP request: WebRTC's STUN (UDP) and TURN (UDP and TCP), WebTransport
+    (QUIC), preconnects (a bare TCP socket), a DNS prefetch."""
+    servers = ", ".join(
+        f"{{urls: '{url}', username: 'a', credential: 'b'}}"
+        for url in (f"stun:127.0.0.1:{port}", f"turn:127.0.0.1:{port}?transport=udp", f"turn:127.0.0.1:{port}?transport=tcp")
+    )
+    return (
+        f"<link rel=preconnect href='http://127.0.0.1:{port}/'><link rel=preconnect href='https://127.0.0.1:{port}/'>"
+        f"<link rel=dns-prefetch href='http://hcti-canary.example/'>"
+        "<script>const f = document.createElement('iframe'); document.body.appendChild(f);"
+        "for (const P of [window.RTCPeerConnection, window.webkitRTCPeerConnection, f.contentWindow.RTCPeerConnection]) {"
+        f"  try {{ const pc = new P({{iceServers: [{servers}]}}); pc.createDataChannel('d');"
+        "    pc.createOffer().then(o => pc.setLocalDescription(o)); } catch (e) {} }"
+        f"try {{ new WebTransport('https://127.0.0.1:{port}/wt').ready.catch(() => 0); }} catch (e) {{}}</script><p>x</p>"
+    )
+
+
+@pytest.fixture
+def sockets() -> Iterator[SocketCanary]:
+    canary = SocketCanary().start()
+    # The witness works: a datagram and a connection from here are seen.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(b"ping", ("127.0.0.1", canary.port))
+    socket.create_connection(("127.0.0.1", canary.port), timeout=5).close()
+    deadline = time.monotonic() + 5
+    while len(canary.hits) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(canary.hits) == ["tcp connection", "udp datagram of 4 bytes"]
+    canary.hits.clear()
+    yield canary
+    canary.close()
+
+
+def test_webrtc_preconnect_and_quic_reach_nothing_from_the_cli(tmp_path: Path, sockets: SocketCanary) -> None:
+    cmd = [sys.executable, "-m", "hcti_build.cli", "render", "--html", _leaky_page(sockets.port), "--ms-delay", "1500"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    time.sleep(2)  # and nothing after the render either
+    assert sockets.hits == []
+
+
+def test_webrtc_preconnect_and_quic_reach_nothing_from_the_server(serve: Callable[..., Served], sockets: SocketCanary) -> None:
+    served = serve()
+    r = served.client.post("/v1/image", json={"html": _leaky_page(sockets.port), "ms_delay": 1500})
+    assert r.status_code == 200, r.text
+    time.sleep(2)
+    assert sockets.hits == []
+
+
+PROBES = ("own.png", "store/index.sqlite", "store/tmp", ".env", ".git/config", "deep/.hidden/x.txt")
+
+
+def test_the_store_and_hidden_files_are_never_served(tmp_path: Path, engine: Engine) -> None:
+    """Whatever the root: the store (here inside it, under a plain name), and every hidden file or folder."""
+    Image.new("RGB", (4, 4), (0, 0, 255)).save(tmp_path / "own.png")
+    (tmp_path / ".env").write_text("SECRET=1")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text("[core]")
+    (tmp_path / "deep" / ".hidden").mkdir(parents=True)
+    (tmp_path / "deep" / ".hidden" / "x.txt").write_text("x")
+    store = Store(tmp_path / "store", root=tmp_path, engine=engine)
+    try:
+        opts = CreateOptions.from_mapping({"html": probe_page(PROBES), "device_scale": 1, "ms_delay": 300})
+        assert readable(store.get(store.create(opts)["id"]), PROBES) == {"own.png"}
+        assert store.inputs(opts) == ["own.png"]  # refused paths are not inputs (nor recorded as missing)
+        assert store.lookup(opts) is not None
+    finally:
+        store.close()

@@ -81,7 +81,7 @@ def test_a_damaged_object_is_detected_and_rendered_again(
         path.unlink()
     renders: list[object] = []
     render = store.engine.render
-    monkeypatch.setattr(store.engine, "render", lambda *a: renders.append(a) or render(*a))
+    monkeypatch.setattr(store.engine, "render", lambda *a, **k: renders.append(a) or render(*a, **k))
     served = store.get(image_id, fmt=fmt)
     assert served != bad and rgb(served)[0] == (40, 10)
     assert (
