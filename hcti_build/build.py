@@ -46,7 +46,7 @@ from .directives import (
 )
 from .errors import DirectiveError, HctiError
 from .options import MIME, ImageQuery
-from .store import Store, atomic_write
+from .store import Store, atomic_write, sweep
 
 log = logging.getLogger("hcti_build.build")
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "_hcti_build"})
@@ -363,6 +363,8 @@ class Builder:
         of them (a template, an include, a stylesheet, a font, an image), are scanned and rewritten."""
         t0 = time.perf_counter()
         report = BuildReport()
+        if changed is None and not self.in_place and self.out.is_dir():
+            sweep(self.out, recursive=True)  # what a build killed while it wrote its output left behind
         self._build(report, on_progress, None if changed is None else set(changed))
         report.seconds = time.perf_counter() - t0
         return report

@@ -19,6 +19,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 import uuid
@@ -44,6 +45,7 @@ from .config import config_value
 from .errors import (
     BadRequestError,
     HctiError,
+    NotFoundError,
     PayloadTooLargeError,
     RenderCancelledError,
     TooManyRequestsError,
@@ -314,7 +316,8 @@ class Api:
         is its own credential (no Basic auth), so it can sit in an <img> on a page."""
         raw = request.scope["query_string"].decode("latin-1")
         user_ok = hmac.compare_digest(request.path_params["user_id"].encode(), self.creds.user_id.encode())
-        token_ok = hmac.compare_digest(request.path_params["token"].lower().encode(), sign(raw, self.creds.api_key).encode())
+        # The token's one form is sign()'s, lowercase hex: compared as sent (an upper-case copy is another token).
+        token_ok = hmac.compare_digest(request.path_params["token"].encode(), sign(raw, self.creds.api_key).encode())
         if not (user_ok and token_ok):
             raise UnauthorizedError("Invalid token")
         fmt = request.path_params.get("fmt") or "png"
@@ -366,6 +369,14 @@ async def _body(request: Request) -> dict[str, Any]:
     """A creation body as JSON, urlencoded or multipart (as the API accepts); files in a multipart body are
     read as UTF-8 text (`curl -F html=@page.html`)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        # A multipart body cut short parses as the parts before the cut (often none): said as what it is, not as
+        # the "HTML is Required" of an empty form.
+        boundary = re.search(r'boundary="?([^";]+)"?', request.headers.get("content-type", ""))
+        if boundary is None or b"--" + boundary.group(1).encode("latin-1") + b"--" not in await request.body():
+            raise BadRequestError(
+                "The body could not be parsed as multipart/form-data (no boundary, or no closing boundary)", param="body"
+            )
     if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
         out: dict[str, Any] = {}
         async with request.form(max_part_size=MAX_BODY) as form:
@@ -390,10 +401,13 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def _split_name(name: str) -> tuple[str, str | None]:
-    """``ID`` or ``ID.ext``; an unknown extension is the API's 422, checked before the id."""
+    """``ID`` or ``ID.ext``; an unknown extension is the API's 422, checked before the id. A name that ends in a
+    dot (`..`) has no extension: an unknown id, 404."""
     image_id, dot, ext = name.rpartition(".")
     if not dot:
         return name, None
+    if not ext:
+        raise NotFoundError(f"Image not found: {name[:60]!r}")
     parse_format(ext)
     return image_id, ext
 
@@ -414,7 +428,8 @@ async def _on_hcti_error(request: Request, exc: Exception) -> Response:
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 and 405, in the API's JSON shape."""
     assert isinstance(exc, HTTPException)
-    error = HctiError(f"No route for {request.method} {request.url.path}")
+    found = exc.status_code not in (404, 405)  # a route that refused the request (a body Starlette could not parse)
+    error = HctiError(str(exc.detail) if found else f"No route for {request.method} {request.url.path}")
     error.status_code, error.error = exc.status_code, HTTPStatus(exc.status_code).phrase
     response = _error_response(error)
     response.headers.update(exc.headers or {})

@@ -64,7 +64,8 @@ _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 def _valid_id(image_id: str) -> str:
     if not isinstance(image_id, str) or not _ID.fullmatch(image_id):
-        raise NotFoundError(f"Image not found: {image_id!r}")
+        shown = image_id[:60] + "..." if isinstance(image_id, str) and len(image_id) > 60 else image_id
+        raise NotFoundError(f"Image not found: {shown!r}")
     return image_id
 
 
@@ -106,6 +107,27 @@ def atomic_write(path: Path, data: bytes, *, replace: bool = True, durable: bool
             os.unlink(tmp)
 
 
+def sweep(folder: Path, *, min_age: float = 60, recursive: bool = False) -> int:
+    """Delete the temporary files (`.tmp-*`) in ``folder`` (and its sub-folders, ``recursive``) of writers that
+    died before their rename (a crash, a kill): those older than ``min_age`` seconds that no live writer holds
+    locked (`atomic_write` locks its own). Returns the count."""
+    swept = 0
+    for here, _dirs, names in os.walk(folder) if recursive else [(str(folder), [], os.listdir(folder))]:
+        for name in names:
+            path = os.path.join(here, name)
+            try:
+                if not name.startswith(".tmp-") or time.time() - os.lstat(path).st_mtime < min_age:
+                    continue
+                with open(path, "rb") as fh:
+                    if fcntl:
+                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: a live writer's
+                    os.unlink(path)
+                    swept += 1
+            except OSError:
+                continue
+    return swept
+
+
 class Store:
     """Local mirror of the hosted API's image store. Thread-safe; safe for several processes at once."""
 
@@ -139,21 +161,9 @@ class Store:
         self.sweep()
 
     def sweep(self, min_age: float = 60) -> int:
-        """Delete the temporary files of writers that died before their rename (a crash, a kill): those older
-        than ``min_age`` seconds that no live writer holds locked. Runs when a Store opens; returns the count."""
-        swept = 0
-        for entry in os.scandir(self._tmp):
-            try:
-                if not entry.name.startswith(".tmp-") or time.time() - entry.stat().st_mtime < min_age:
-                    continue
-                with open(entry.path, "rb") as fh:
-                    if fcntl:
-                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: a live writer's
-                    os.unlink(entry.path)
-                    swept += 1
-            except OSError:
-                continue
-        return swept
+        """Delete the temporary files of writers that died before their rename (see `sweep`): runs when a Store
+        opens; returns the count."""
+        return sweep(self._tmp, min_age=min_age)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
