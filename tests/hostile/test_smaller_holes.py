@@ -4,14 +4,17 @@ the server answered in the wrong words, and the one form of a signed URL's token
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import CREDS, Served
+from conftest import CREDS, Served, reap
 
 from hcti_build.server import signed_url
 
@@ -63,3 +66,23 @@ def test_a_signed_url_has_one_token(serve: Callable[..., Served]) -> None:
     upper = s.anon.get(url.replace(f"/{token}?", f"/{token.upper()}?"))
     assert upper.status_code == 401 and upper.json()["message"] == "Invalid token"
     assert s.anon.get(url).status_code == 200  # and the URL does not expire: it can be fetched again
+
+
+def test_hcti_serve_answers_a_request_it_cannot_parse_in_json(tmp_path: Path) -> None:
+    env = {**os.environ, "HCTI_USER_ID": "u", "HCTI_API_KEY": "k"}
+    cmd = [sys.executable, "-m", "hcti_build.cli", "serve", "--port", "0", "--store", str(tmp_path / "store")]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env, start_new_session=True)
+    try:
+        assert proc.stderr is not None
+        found = re.search(r"hcti serve: http://127\.0\.0\.1:(\d+)", proc.stderr.readline())
+        assert found
+        with socket.create_connection(("127.0.0.1", int(found.group(1))), timeout=30) as conn:
+            conn.sendall(b"GET /v1/image/" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in head
+        assert json.loads(body)["message"].startswith("The request could not be read as HTTP")
+    finally:
+        reap(proc)
