@@ -20,6 +20,7 @@ from IPython.utils.capture import capture_output
 from PIL import Image
 
 from hcti_build import Engine, HctiError, Store, find_chromium
+from hcti_build.network import Policy
 from hcti_build.server import Credentials, bind, create_app
 
 CREDS = Credentials("user-1", "secret-key-1")
@@ -143,6 +144,14 @@ def canaries() -> Iterator[tuple[Canary, Canary]]:
     for httpd in (a, b):
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def allowed_site(engine: Engine, canaries: tuple[Canary, Canary], monkeypatch: pytest.MonkeyPatch) -> tuple[Canary, Canary]:
+    """The canaries, with the first on the session engine's allow-list for this test: a site a url render may
+    reach, and somewhere it must not lead."""
+    monkeypatch.setattr(engine, "policy", Policy((canaries[0].origin,)))
+    return canaries
 
 
 @dataclass

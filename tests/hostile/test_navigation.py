@@ -10,8 +10,7 @@ import pytest
 from canary import Canary
 from conftest import Served, load
 
-from hcti_build import BadRequestError, Engine, RenderTimeoutError, Store
-from hcti_build.network import Policy
+from hcti_build import BadRequestError, RenderTimeoutError, Store
 
 
 @pytest.mark.parametrize(
@@ -43,11 +42,8 @@ def test_a_hash_change_is_no_navigation(store: Store) -> None:
     assert image["id"]
 
 
-def test_a_url_render_follows_its_page_to_where_it_settles(
-    store: Store, engine: Engine, canaries: tuple[Canary, Canary], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    site, _ = canaries
-    monkeypatch.setattr(engine, "policy", Policy((site.origin,)))
+def test_a_url_render_follows_its_page_to_where_it_settles(store: Store, allowed_site: tuple[Canary, Canary]) -> None:
+    site, _ = allowed_site
     image = store.create({"url": f"{site.origin}/jsredirect?to=/final", "viewport_width": 64, "viewport_height": 64})
     assert site.hits == ["/jsredirect?to=/final", "/final"]
     assert load(store.get(image["id"])).convert("RGB").getpixel((10, 10)) == (0, 255, 0)  # the page it landed on

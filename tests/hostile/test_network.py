@@ -122,10 +122,9 @@ def test_files_outside_the_root_cannot_be_read(tmp_path: Path, engine: Engine) -
 
 
 def test_allowed_site_is_reached_but_its_redirects_elsewhere_are_checked_again(
-    store: Store, engine: Engine, canaries: tuple[Canary, Canary], monkeypatch: pytest.MonkeyPatch
+    store: Store, allowed_site: tuple[Canary, Canary]
 ) -> None:
-    site, elsewhere = canaries
-    monkeypatch.setattr(engine, "policy", Policy((site.origin,)))
+    site, elsewhere = allowed_site
     ok = store.create({"url": f"{site.origin}/redirect?to=/page", "viewport_width": 64, "viewport_height": 64})
     assert pixel(store, ok["id"]) == (0, 255, 0)  # a same-origin hop is followed
     assert site.hits == ["/redirect?to=/page", "/page"]
@@ -142,13 +141,10 @@ def test_allowed_site_is_reached_but_its_redirects_elsewhere_are_checked_again(
     assert elsewhere.hits == []  # no hop reached it, in any spelling
 
 
-def test_every_hop_of_a_redirect_chain_is_checked(
-    store: Store, engine: Engine, canaries: tuple[Canary, Canary], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_hop_of_a_redirect_chain_is_checked(store: Store, allowed_site: tuple[Canary, Canary]) -> None:
     """The browser never follows a redirect itself (Playwright would send the next hop to the network unrouted):
     a first hop on the site may lead to a second one that leaves it, and that one is refused too."""
-    site, elsewhere = canaries
-    monkeypatch.setattr(engine, "policy", Policy((site.origin,)))
+    site, elsewhere = allowed_site
     chain = f"/redirect?to=/redirect?to={elsewhere.origin}/stolen"
     with pytest.raises(BadRequestError) as err:
         store.create({"url": site.origin + chain, "viewport_width": 64, "viewport_height": 64})
