@@ -52,9 +52,10 @@ CANDIDATES = (
 # Measured (DESIGN 6): no frame-rate pacing for small snippets. No background networking: the machine may be
 # offline, and a render must reach nothing it was not asked to.
 # No --enable-features or --disable-features here, ever: Chromium keeps only the last of a repeated switch, so
-# a list of ours would replace Playwright's own. Losing its CDPScreenshotNewSurface made the full `chromium`
-# (not the headless shell) wait forever in Page.captureScreenshot for a frame a static page never draws: the
-# last card of a build, rendered alone, hung (issue #17; tests/test_render_e2e.py keeps it fixed).
+# a list here would replace Playwright's own (FEATURES are merged into them, see `_launch_options`). Losing its
+# CDPScreenshotNewSurface made the full `chromium` (not the headless shell) wait forever in
+# Page.captureScreenshot for a frame a static page never draws: the last card of a build, rendered alone, hung
+# (issue #17; tests/test_render_e2e.py keeps it fixed).
 ARGS = [
     "--disable-frame-rate-limit",
     "--disable-gpu-vsync",
@@ -82,6 +83,10 @@ ARGS = [
 ]
 KEPT_NAVIGATING = "The page kept navigating (a meta refresh or a script setting location) until max_wait_ms"
 MAX_REDIRECTS = 10  # hops of one request, followed by `Engine._fetch` (browsers allow ~20; sites use 1 or 2)
+# Chromium features we change, added to Playwright's own lists (see `_launch_options`). Measured: RenderDocument
+# and the back-forward cache make every navigation swap frames (~20% of a navigating render), and the network
+# service in its own process costs ~70 MB.
+FEATURES = {"enable": ("NetworkServiceInProcess2",), "disable": ("RenderDocument", "BackForwardCache")}
 # What a page can write and a later render could read ("all" also drops shader and other caches: slower).
 STORAGE_TYPES = "cookies,local_storage,indexeddb,cache_storage,file_systems,websql,service_workers"
 # Run before each document's own scripts, in every frame. WebRTC's interfaces are removed: ICE reaches hosts
@@ -407,9 +412,10 @@ class Engine:
                 raise BrowserNotFoundError("playwright is not installed: pip install hcti-build") from exc
             self._pw = await async_playwright().start()
             try:
+                options = await _launch_options(self._pw)
                 self._browsers = list(
                     await asyncio.gather(
-                        *(self._pw.chromium.launch(executable_path=self.executable, args=ARGS) for _ in range(self.browsers))
+                        *(self._pw.chromium.launch(executable_path=self.executable, **options) for _ in range(self.browsers))
                     )
                 )
             except Exception as exc:
@@ -867,6 +873,51 @@ class Engine:
             # A closed engine may be used again (a long-lived kernel): the next render starts a fresh loop.
             self._loop = None
             self._lock = None
+
+
+_switches: dict[str, str] | None = None
+
+
+async def _launch_options(pw: Any) -> dict[str, Any]:
+    """Playwright's launch options with FEATURES merged into its own feature lists. Chromium keeps only the last
+    of a repeated switch, so a list of ours may only ever be Playwright's plus ours (issue #17: without its
+    CDPScreenshotNewSurface the full browser hung). Its lists are learned once a process by launching a
+    stand-in that writes down the arguments it is given; if that fails, FEATURES are left out (slower, correct)."""
+    global _switches
+    if _switches is None:
+        _switches = await _playwright_switches(pw)
+    options: dict[str, Any] = {"args": list(ARGS)}
+    if _switches:
+        options["ignore_default_args"] = [f"--{kind}-features={value}" for kind, value in _switches.items()]
+        for kind, value in _switches.items():
+            ours = [f for f in FEATURES[kind] if f not in value.split(",")]
+            options["args"].append(f"--{kind}-features={','.join([*filter(None, value.split(',')), *ours])}")
+    return options
+
+
+async def _playwright_switches(pw: Any) -> dict[str, str]:
+    """The values of the --enable-features and --disable-features Playwright passes (both, or nothing)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="hcti-switches-") as folder:
+        argv, script = Path(folder) / "argv", Path(folder) / "chromium"
+        try:
+            script.write_text(f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > "{argv}"\n')
+            script.chmod(0o700)
+            await pw.chromium.launch(executable_path=str(script), args=ARGS, timeout=10_000)
+        except Exception:  # noqa: BLE001 - the stand-in exits at once: the launch fails, as it should
+            pass
+        try:
+            given = argv.read_text().splitlines()
+        except OSError:  # no shell, or a folder it may not run from: Playwright's lists stand alone
+            return {}
+    found: dict[str, str] = {}
+    for kind in ("enable", "disable"):
+        values = [a.split("=", 1)[1] for a in given if a.startswith(f"--{kind}-features=")]
+        if len(values) != 1:  # not the one list each that merging assumes
+            return {}
+        found[kind] = values[0]
+    return found
 
 
 class _CrashedError(RenderError):

@@ -303,6 +303,29 @@ def test_a_card_rendered_alone_after_concurrent_ones_is_captured(tmp_path: Path)
         store.close()
 
 
+def test_our_chromium_features_are_added_to_playwrights_not_put_in_their_place(tmp_path: Path) -> None:
+    """One --enable-features and one --disable-features reach the browser: Playwright's lists with FEATURES added.
+    A second switch of ours would replace Playwright's list (Chromium keeps the last), the cause of #17's hang."""
+    from hcti_build import browser
+
+    assert not any(a.startswith(("--enable-features", "--disable-features")) for a in browser.ARGS)
+    before = browser_pids(os.getpid())
+    engine = Engine(pages=1)
+    store = Store(tmp_path / "store", root=tmp_path, engine=engine)
+    try:
+        store.create({"html": "<p>x</p>"})
+        argvs = [cmdline(p).replace("\0", " ").split(" ") for p in browser_pids(os.getpid()) - before]
+    finally:
+        engine.close()
+        store.close()
+    (argv,) = [a for a in argvs if "--remote-debugging-pipe" in a and not any(x.startswith("--type=") for x in a)]
+    learned = browser._switches
+    assert learned, "Playwright's feature lists were not learned"
+    for kind in ("enable", "disable"):
+        (given,) = [a.split("=", 1)[1].split(",") for a in argv if a.startswith(f"--{kind}-features=")]
+        assert set(learned[kind].split(",")) <= set(given) and set(browser.FEATURES[kind]) <= set(given)
+
+
 @pytest.mark.parametrize(
     "html",
     [
