@@ -368,6 +368,7 @@ class Engine:
         self._gone: asyncio.Event | None = None  # set when a browser of the current launch disconnects
         self._lock: asyncio.Lock | None = None
         self._thread_lock = threading.Lock()
+        self._replacing: set[asyncio.Future[None]] = set()  # pages being replaced after a timeout
 
     # -- thread plumbing -------------------------------------------------------------------------
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -631,7 +632,7 @@ class Engine:
             budget = (opts.max_wait_ms + opts.ms_delay) / 1000 + 15
             return await _race(self._render(slot, opts, root, as_pdf), slot.dead, budget)
         except TimeoutError as exc:
-            slot = await self._replace(slot)
+            slot = self._replace_later(slot)
             raise RenderTimeoutError(f"Render did not finish within max_wait_ms={opts.max_wait_ms}") from exc
         except asyncio.CancelledError:
             # Cancelled mid-render (CancelToken): the page may be half-way through a navigation, so it is
@@ -639,7 +640,7 @@ class Engine:
             slot = await asyncio.shield(self._replace(slot))
             raise
         except RenderTimeoutError:
-            slot = await self._replace(slot)  # its page may still be busy (a script that never yields)
+            slot = self._replace_later(slot)  # its page may still be busy (a script that never yields)
             raise
         except (BadRequestError, RenderError):
             raise
@@ -652,6 +653,23 @@ class Engine:
         finally:
             if self._connected() and self._slots is not None and slot.generation == self._generation:
                 self._slots.put_nowait(slot)
+
+    def _replace_later(self, slot: _Slot) -> _Slot:
+        """Replace a page whose render ran out of time without making the caller wait for it: closing a page
+        whose script never yields can take seconds (the full `chromium`, measured: up to ~15 s), and the timeout
+        is answered at the deadline. The new page joins the pool when it is ready. Returns a stand-in that the
+        caller must not put back in the pool."""
+        import asyncio
+
+        async def replace() -> None:
+            new = await self._replace(slot)
+            if self._connected() and self._slots is not None and new.generation == self._generation:
+                self._slots.put_nowait(new)
+
+        task = asyncio.ensure_future(replace())
+        self._replacing.add(task)  # a reference, so the task is not collected while it runs
+        task.add_done_callback(self._replacing.discard)
+        return _Slot(page=None, cdp=None, generation=-1)
 
     async def _replace(self, slot: _Slot) -> _Slot:
         """A page that misbehaved (timeout, error) is closed and replaced so the next render starts clean."""
