@@ -20,7 +20,7 @@ of imports; the reused cards' images are hashed by a helper process on the other
 cost another ~3%: their bytes pass through the caches MkDocs runs in). Warm builds once also ran ~99,000 page
 faults instead of ~8,000 in about half the runs: adding the meta tags copied each ~450 KB page string, and glibc
 gave the heap back and took it again for every page; the tags now come out of the theme's template (see
-`_HeadLoader` in mkdocs_plugin/plugin.py).
+`HeadLoader` in mkdocs_plugin/meta.py).
 
 Every build must leave one card per page in the site (none for plain), or the benchmark stops, naming the arm
 and the warnings of its build: Material's social plugin without `cairosvg` only warns and writes no card, and

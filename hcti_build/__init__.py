@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .browser import CancelToken, Engine, cancellable, find_chromium
-from .build import Asset, Builder, BuildReport, asset_for, asset_name, produce, rewrite_markdown, write_if_changed
-from .directives import Resolved, Templates
+from .assets import Asset, rewrite_markdown
+from .browser import CancelToken, Engine, cancellable
+from .build import Builder, BuildReport
+from .checker import Checker
+from .chromium import find_chromium
 from .errors import (
     BadRequestError,
     BrowserNotFoundError,
@@ -20,8 +22,10 @@ from .errors import (
     UnsupportedFormatError,
     WriteError,
 )
-from .options import CreateOptions, ImageQuery
+from .files import write_if_changed
+from .options import IMAGE_FORMATS, CreateOptions, ImageQuery
 from .store import Store
+from .templates import Templates
 
 __all__ = [
     "Asset",
@@ -30,26 +34,24 @@ __all__ = [
     "BuildReport",
     "Builder",
     "CancelToken",
+    "Checker",
     "CreateOptions",
     "DirectiveError",
     "Engine",
     "GoneError",
+    "IMAGE_FORMATS",
     "HctiError",
     "ImageQuery",
     "NotFoundError",
     "RenderCancelledError",
     "RenderError",
     "RenderTimeoutError",
-    "Resolved",
     "Store",
     "Templates",
     "UnsupportedFormatError",
     "WriteError",
-    "asset_for",
-    "asset_name",
     "cancellable",
     "find_chromium",
-    "produce",
     "render",
     "rewrite_markdown",
     "write_if_changed",

@@ -7,30 +7,30 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from .config import config_value
-from .directives import read_utf8
 from .errors import HctiError
-from .options import FLAG_PARAMS, PARAM_HELP, CreateOptions, ImageQuery, parse_format
-from .store import Store, atomic_write
+from .files import atomic_write, read_utf8
+from .options import CREATE_PARAMS, FORMATS, CreateOptions, ImageQuery, parse_format
+from .signing import Credentials, signed_url
+from .store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _creation_options(func: F) -> F:
     # html, css and url have their own options (with --html-file and --css-file).
-    for f in reversed([f for f in fields(CreateOptions) if f.name not in ("html", "css", "url")]):
-        dashed = "--" + f.name.replace("_", "-")
-        names = [dashed, "--" + f.name] if "_" in f.name else [dashed]
-        if f.name in FLAG_PARAMS:
-            func = click.option(*names, f.name, is_flag=True, default=None, help=PARAM_HELP[f.name])(func)
+    for p in reversed([p for name, p in CREATE_PARAMS.items() if name not in ("html", "css", "url")]):
+        dashed = "--" + p.name.replace("_", "-")
+        names = [dashed, "--" + p.name] if "_" in p.name else [dashed]
+        if p.flag:
+            func = click.option(*names, p.name, is_flag=True, default=None, help=p.describe())(func)
         else:
-            func = click.option(*names, f.name, default=None, metavar="VALUE", help=PARAM_HELP[f.name])(func)
+            func = click.option(*names, p.name, default=None, metavar="VALUE", help=p.describe())(func)
     return func
 
 
@@ -49,10 +49,10 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--html", help="HTML to render (a snippet is auto-cropped; a full page renders the viewport).")
+@click.option("--html", help=CREATE_PARAMS["html"].describe())
 @click.option("--html-file", type=click.Path(exists=True, dir_okay=False), help="Read the HTML from a file.")
-@click.option("--url", help="A URL to screenshot (overrides --html, as in the API).")
-@click.option("--css", help="CSS for the image.")
+@click.option("--url", help=CREATE_PARAMS["url"].describe())
+@click.option("--css", help=CREATE_PARAMS["css"].describe())
 @click.option("--css-file", type=click.Path(exists=True, dir_okay=False), help="Read the CSS from a file.")
 @_creation_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Also write the image; format from the extension.")
@@ -145,9 +145,7 @@ def _build_options(func: F) -> F:
                 "--assets-dir", default="assets/hcti", show_default=True, help="Where images go, relative to the output."
             ),
             click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti)."),
-            click.option(
-                "--format", "fmt", type=click.Choice(["png", "jpg", "jpeg", "webp", "pdf"]), help="Default image format."
-            ),
+            click.option("--format", "fmt", type=click.Choice(list(FORMATS)), help="Default image format."),
             click.option("--jobs", type=click.IntRange(1, 64), help="Concurrent renders (default: the page pool)."),
             click.option("--in-place", is_flag=True, help="Rewrite the sources themselves instead of a copy."),
         ]
@@ -271,16 +269,18 @@ def serve(
     import tempfile
 
     server = _server_module()
+    from . import serving
+
     configured = config_value("serve_root")
     root = root or (str(configured[1] / configured[0]) if configured else None)
     # No folder named: renders get an empty one, so a client can read nothing of the machine's (the working folder
     # of a server started in a project holds its .env, .git and store).
     empty = tempfile.TemporaryDirectory(prefix="hcti-serve-no-files-") if root is None else None
     try:
-        creds = server.Credentials.resolve()
+        creds = Credentials.resolve()
         store = Store(store_path, root=root or (empty.name if empty else None))
         store.fingerprint()  # finds Chromium and reads its version: a missing or broken one is said now, not per request
-        sock = server.bind(host, port)
+        sock = serving.bind(host, port)
     except HctiError as exc:
         _fail(exc)
     bound_host, bound_port = sock.getsockname()[:2]
@@ -291,11 +291,11 @@ def serve(
         click.echo("  (generated for this run: set HCTI_USER_ID and HCTI_API_KEY to keep them)", err=True)
     reads = f"files under {store.root} (not hidden ones, not the store)" if root else "no local files (--root DIR to allow)"
     click.echo(f"  renders read {reads}", err=True)
-    if not server.is_loopback(bound_host):
+    if not serving.is_loopback(bound_host):
         click.echo(f"  warning: {bound_host} is reachable from other machines", err=True)
     app = server.create_app(store, creds, base_url=base_url, queue=queue)
     try:
-        server.serve(app, sock, access_log=access_log)
+        serving.serve(app, sock, access_log=access_log)
     finally:
         store.engine.close()
         if empty is not None:
@@ -306,7 +306,7 @@ def serve(
 @click.argument("query", required=False, default="")
 @click.option("--html-file", type=click.Path(exists=True, dir_okay=False), help="Add html= from a file.")
 @click.option("--css-file", type=click.Path(exists=True, dir_okay=False), help="Add css= from a file.")
-@click.option("--format", "fmt", type=click.Choice(["png", "jpg", "jpeg", "webp", "pdf"]), help="Format path segment.")
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), help="Format path segment.")
 @click.option("--base-url", default="http://127.0.0.1:8000", show_default=True, help="The server's base URL.")
 def sign(query: str, html_file: str | None, css_file: str | None, fmt: str | None, base_url: str) -> None:
     """Print a signed create-and-render URL for QUERY, e.g. 'html=<p>Hi</p>&css=p{color:red}&width=600'.
@@ -316,17 +316,16 @@ def sign(query: str, html_file: str | None, css_file: str | None, fmt: str | Non
     """
     from urllib.parse import parse_qsl
 
-    server = _server_module()
     pairs = parse_qsl(query, keep_blank_values=True)
     try:
         if html_file:
             pairs.append(("html", read_utf8(Path(html_file), "html_file")))
         if css_file:
             pairs.append(("css", read_utf8(Path(css_file), "css_file")))
-        creds = server.Credentials.resolve(generate=False)
+        creds = Credentials.resolve(generate=False)
         if not pairs:
             raise HctiError("nothing to sign: give a query such as 'html=<p>Hi</p>'", param="query")
-        click.echo(server.signed_url(base_url, creds, pairs, fmt))
+        click.echo(signed_url(base_url, creds, pairs, fmt))
     except HctiError as exc:
         _fail(exc)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from http import HTTPStatus
 from typing import Any
 
 
@@ -10,7 +11,12 @@ class HctiError(Exception):
     """Root of every error hcti-build raises; ``to_json()`` gives the API's error body."""
 
     status_code = 500
-    error = "Internal Server Error"
+    error = "Internal Server Error"  # the API's name for the status; a subclass without one gets HTTP's phrase
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "error" not in cls.__dict__ and cls.status_code in HTTPStatus._value2member_map_:
+            cls.error = HTTPStatus(cls.status_code).phrase
 
     def __init__(self, message: str, *, param: str | None = None, errors: list[HctiError] | None = None) -> None:
         super().__init__(message)
@@ -41,14 +47,12 @@ class BadRequestError(HctiError):
     """Bad creation or query input (400), naming the parameter and its allowed range."""
 
     status_code = 400
-    error = "Bad Request"
 
 
 class UnsupportedFormatError(HctiError):
     """An unknown file extension (422), with the seed's exact text."""
 
     status_code = 422
-    error = "Unprocessable Entity"
 
     def __init__(self, fmt: str = "") -> None:
         super().__init__(
@@ -62,29 +66,31 @@ class UnauthorizedError(HctiError):
     """Missing or wrong credentials (401), or a signed URL whose token does not match ("Invalid token")."""
 
     status_code = 401
-    error = "Unauthorized"
 
 
 class PayloadTooLargeError(HctiError):
+    """A request body over the server's limit (413), refused before it is read in full."""
+
     status_code = 413
-    error = "Payload Too Large"
+    error = "Payload Too Large"  # the API's name (Python's HTTPStatus has the older "Request Entity Too Large")
 
 
 class TooManyRequestsError(HctiError):
     """The render queue is full (429); retry shortly."""
 
     status_code = 429
-    error = "Too Many Requests"
 
 
 class NotFoundError(HctiError):
+    """An id the store never had (404)."""
+
     status_code = 404
-    error = "Not Found"
 
 
 class GoneError(HctiError):
+    """An id whose image was deleted (410): every copy is gone."""
+
     status_code = 410
-    error = "Gone"
 
 
 class RenderError(HctiError):
@@ -95,8 +101,9 @@ class RenderError(HctiError):
 
 
 class RenderTimeoutError(RenderError):
+    """The page did not become ready, or the render did not finish, within max_wait_ms (408)."""
+
     status_code = 408
-    error = "Request Timeout"
 
 
 class RenderCancelledError(RenderError):
@@ -114,9 +121,10 @@ class WriteError(HctiError):
     error = "Write Failed"
 
     @classmethod
-    def of(cls, exc: Exception, path: object) -> WriteError:
+    def of(cls, exc: Exception, path: object, *, full: bool = False) -> WriteError:
+        """``exc`` (an OSError, or the index's error with ``full`` when the disk is full) naming ``path``."""
         reason = getattr(exc, "strerror", None) or str(exc)
-        full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or "disk is full" in str(exc)
+        full = full or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
         err = cls(f"Cannot write {path}: {reason}" + (" (free some space, or put it on another disk)" if full else ""))
         if full:
             err.status_code, err.error = 507, "Insufficient Storage"

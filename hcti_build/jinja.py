@@ -16,43 +16,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jinja2 import nodes
-from jinja2.ext import Extension
-from jinja2.parser import Parser
 from markupsafe import Markup
 
-from .directives import Directive, Templates, resolve
+from .assets import produce, reference_html
+from .directives import Directive
+from .resolve import resolve
+from .store import Store
+from .templates import HctiTagSyntax, Templates
 
 
-class HctiExtension(Extension):
+class HctiExtension(HctiTagSyntax):
     """The `{% hcti key=value, ... %}HTML{% endhcti %}` block tag (arguments: any creation or image-query
     parameter of the API, plus `alt`, `class`, `title`)."""
 
-    tags = {"hcti"}
     _templates: Templates | None = None
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         environment.extend(hcti_store=None, hcti_assets_dir="assets/hcti", hcti_assets_url="assets/hcti/")
 
-    def parse(self, parser: Parser) -> nodes.Node:
-        lineno = next(parser.stream).lineno
-        kwargs: list[nodes.Keyword] = []
-        while parser.stream.current.type != "block_end":
-            if kwargs:
-                parser.stream.skip_if("comma")
-            key = parser.stream.expect("name")
-            parser.stream.expect("assign")
-            kwargs.append(nodes.Keyword(key.value, parser.parse_expression(), lineno=key.lineno))
-        body = parser.parse_statements(("name:endhcti",), drop_needle=True)
-        args: list[nodes.Expr] = [nodes.Const(parser.name or "<template>"), nodes.Const(lineno)]
-        call = self.call_method("_render", args, kwargs, lineno=lineno)
-        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
-
     def _render(self, name: str, lineno: int, caller: Any, **attrs: Any) -> Markup:
-        from .build import produce, reference_html
-        from .store import Store
-
         env = self.environment
         store = env.hcti_store  # type: ignore[attr-defined]
         if store is None:

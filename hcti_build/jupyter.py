@@ -8,7 +8,6 @@ the browser. IPython is imported here only, when the extension is loaded.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +20,15 @@ from IPython.core.magic_arguments import magic_arguments as ipython_magic_argume
 from IPython.display import publish_display_data
 from traitlets import Unicode
 
+from .assets import Asset, produce
 from .browser import Engine
-from .build import Asset, notebook_output, produce, write_if_changed
-from .directives import Directive, Resolved, Templates, format_for_filename, magic_arguments, parse_magic_line, resolve
+from .directives import Directive, magic_arguments, magic_own_arguments, parse_magic_line
 from .errors import DirectiveError, HctiError
-from .store import Store
+from .files import write_if_changed
+from .notebook import notebook_output
+from .resolve import Resolved, resolve
+from .store import Store, default_store_path
+from .templates import Templates
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,7 +72,7 @@ class HctiMagics(Magics):
     def _open_store(self) -> Store:
         # Relative URLs in a cell resolve from the working directory (the notebook's folder); `%cd` moves it.
         root = Path.cwd().resolve()
-        path = Path(self.store or os.environ.get("HCTI_STORE") or ".hcti").resolve()
+        path = Path(self.store).resolve() if self.store else default_store_path()
         if self._store is None or self._store.root != root or self._store.path != path:
             if self._store is not None:
                 self._store.close()
@@ -97,16 +100,14 @@ class HctiMagics(Magics):
             values = parse_magic_line(line)
         except ValueError as exc:
             raise UsageError(f"%%hcti: {exc}") from None
-        output = values.pop("output", None)
-        filename = values.pop("filename", None)
-        body = self._jinja(cell) if values.pop("jinja", False) else cell
+        try:
+            own = magic_own_arguments(values)
+            body = Templates(Path.cwd()).render_string(cell, self._namespace()) if own.jinja else cell
+        except HctiError as exc:
+            raise UsageError(f"%%hcti {exc.message}" if exc.param == "jinja" else f"%%hcti: {exc.message}") from None
+        output, filename = own.output, own.filename
         if output is not None and not output.isidentifier():
             raise UsageError(f"-o: {output!r} is not a Python variable name")
-        if filename:
-            try:
-                values["format"] = format_for_filename(filename, values.get("format"))
-            except HctiError as exc:
-                raise UsageError(f"%%hcti: {exc.message}") from None
         store = self._open_store()
         d = Directive("%%hcti", 1, 1, "magic", 0, len(cell), attrs=values, body=body)
         try:
@@ -130,14 +131,6 @@ class HctiMagics(Magics):
     def _namespace(self) -> dict[str, Any]:
         assert self.shell is not None  # a registered magic always has its shell
         return self.shell.user_ns
-
-    def _jinja(self, cell: str) -> str:
-        import jinja2
-
-        try:
-            return Templates(Path.cwd()).env.from_string(cell).render(self._namespace())
-        except jinja2.TemplateError as exc:
-            raise UsageError(f"%%hcti --jinja: {exc}") from None
 
     @staticmethod
     def _result(store: Store, asset: Asset, r: Resolved, path: Path, out: dict[str, Any]) -> HctiImage:

@@ -20,18 +20,13 @@ from nbconvert.utils.exceptions import ConversionException
 from traitlets import Bool, List, Unicode
 from traitlets.config import Config
 
-from .build import Asset, data_uri, notebook_output, produce, reference_html
-from .directives import (
-    Directive,
-    Resolved,
-    Templates,
-    prepare_magic,
-    replace_spans,
-    resolve,
-    scan_cells,
-)
+from .assets import Asset, data_uri, produce, reference_html
+from .directives import Directive, scan_cells
 from .errors import DirectiveError, HctiError
-from .store import Store
+from .notebook import notebook_output, prepare_magic, rewrite_cells
+from .resolve import Resolved, resolve
+from .store import Store, default_store_path
+from .templates import Templates
 
 
 class HctiConversionError(ConversionException, HctiError):
@@ -56,33 +51,29 @@ class HctiPreprocessor(Preprocessor):
         meta = resources.get("metadata") or {}
         root = Path(meta.get("path") or ".").resolve()
         shown = os.path.relpath(root / (str(meta.get("name") or "notebook") + ".ipynb"))
-        store = Store(self.store or os.environ.get("HCTI_STORE") or root / ".hcti", root=root)
+        store = Store(self.store or default_store_path(root), root=root)
         templates = Templates(root)
         files_dir = str(resources.get("output_files_dir") or "")
         used: set[str] = set()  # file names already placed, by us or by output extraction later
         if not isinstance(resources.get("outputs"), dict):
             resources["outputs"] = {}
         try:
-            directives = scan_cells(nb.cells, shown)
-            by_cell: dict[int, list[tuple[Directive, Resolved]]] = {}
-            for d in directives:
+            pairs: list[tuple[Directive, Resolved]] = []
+            for d in scan_cells(nb.cells, shown):
                 r = self._resolve(d, root, templates, nb.cells[d.cell])
                 if r is not None:
-                    by_cell.setdefault(d.cell or 0, []).append((d, r))
+                    pairs.append((d, r))
                 else:
                     self._rehome_kept(d, nb.cells[d.cell], store, root, templates, files_dir, used, resources)
-            for index, pairs in by_cell.items():
-                cell = nb.cells[index]
-                if cell.cell_type == "code":
-                    d, r = pairs[0]
-                    asset = produce(store, r, d)
-                    cell.outputs = [self._output(asset, r, files_dir, used, resources)]
-                    continue
-                reps = []
-                for d, r in pairs:
-                    asset = produce(store, r, d)
-                    reps.append((d.start, d.end, reference_html(self._src(asset, r, files_dir, used, resources), asset, r)))
-                cell.source = replace_spans(cell.source, reps)
+
+            def replacement(d: Directive, r: Resolved) -> str:
+                asset = produce(store, r, d)
+                return reference_html(self._src(asset, r, files_dir, used, resources), asset, r)
+
+            def output(d: Directive, r: Resolved) -> Any:
+                return self._output(produce(store, r, d), r, files_dir, used, resources)
+
+            rewrite_cells(nb.cells, pairs, replacement=replacement, output=output)
         except DirectiveError as exc:
             self.log.error("%s", exc)
             raise HctiConversionError(exc) from None

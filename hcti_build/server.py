@@ -13,22 +13,15 @@ import base64
 import binascii
 import concurrent.futures
 import contextvars
-import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import os
 import re
-import secrets
-import socket
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl
 
 import jinja2
 from starlette.applications import Starlette
@@ -41,7 +34,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .browser import CancelToken, cancellable
-from .config import config_value
 from .errors import (
     BadRequestError,
     HctiError,
@@ -51,7 +43,8 @@ from .errors import (
     TooManyRequestsError,
     UnauthorizedError,
 )
-from .options import MIME, CreateOptions, ImageQuery, batch_options, parse_format
+from .options import MIME, CreateOptions, ImageQuery, batch_options, parse_format, split_params
+from .signing import Credentials, sign
 from .store import Store
 
 log = logging.getLogger("hcti_build.server")
@@ -61,50 +54,6 @@ MAX_BODY = 16 * 1024 * 1024  # a request body above this is refused with 413 bef
 GALLERY_PAGE = 24
 THUMB_WIDTH = 320
 IMMUTABLE = "public, max-age=31536000, immutable"  # an id names one image forever (content-addressed)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """The HTTP Basic user id and API key the server accepts; ``generated`` when made up for this run."""
-
-    user_id: str
-    api_key: str
-    generated: bool = False
-
-    @classmethod
-    def resolve(cls, user_id: str | None = None, api_key: str | None = None, *, generate: bool = True) -> Credentials:
-        """From the arguments, else HCTI_USER_ID / HCTI_API_KEY, else `user_id` / `api_key` in the project's
-        config; with ``generate``, a missing key (and user id) is made up."""
-
-        def pick(value: str | None, env: str, key: str) -> str | None:
-            found = None if value or os.environ.get(env) else config_value(key)
-            return value or os.environ.get(env) or (found[0] if found else None)
-
-        uid = pick(user_id, "HCTI_USER_ID", "user_id")
-        key = pick(api_key, "HCTI_API_KEY", "api_key")
-        if key and not uid:
-            raise BadRequestError("HCTI_API_KEY is set but HCTI_USER_ID is not: set both", param="user_id")
-        if key and uid:
-            return cls(uid, key)
-        if not generate:
-            raise BadRequestError("no credentials: set HCTI_USER_ID and HCTI_API_KEY (as for hcti serve)", param="api_key")
-        return cls(uid or str(uuid.uuid4()), secrets.token_urlsafe(24), generated=True)
-
-
-def sign(query: str, api_key: str) -> str:
-    """The create-and-render token: lowercase hex HMAC-SHA256 of the raw query string, keyed with the API key."""
-    return hmac.new(api_key.encode(), query.encode(), hashlib.sha256).hexdigest()
-
-
-def signed_url(base_url: str, creds: Credentials, params: str | Sequence[tuple[str, str]], fmt: str | None = None) -> str:
-    """A create-and-render URL for ``params`` (a query string or pairs), re-encoded in one canonical form
-    (RFC 3986, ``%20`` for spaces) so that what is signed is exactly what a client sends."""
-    pairs = parse_qsl(params, keep_blank_values=True, strict_parsing=False) if isinstance(params, str) else list(params)
-    query = urlencode(pairs, quote_via=quote, safe="")
-    path = f"/v1/image/create-and-render/{quote(creds.user_id, safe='')}/{sign(query, creds.api_key)}"
-    if fmt:
-        path += f"/{parse_format(fmt)}"
-    return f"{base_url.rstrip('/')}{path}?{query}"
 
 
 class RenderQueue:
@@ -321,10 +270,11 @@ class Api:
         if not (user_ok and token_ok):
             raise UnauthorizedError("Invalid token")
         fmt = request.path_params.get("fmt") or "png"
-        image_fields = set(ImageQuery.__dataclass_fields__) - {"format"}
-        pairs = dict(parse_qsl(raw, keep_blank_values=True))
-        query = ImageQuery.from_mapping({k: v for k, v in pairs.items() if k in image_fields}, fmt)
-        options = CreateOptions.from_mapping({k: v for k, v in pairs.items() if k not in image_fields})
+        create, image, rest = split_params(dict(parse_qsl(raw, keep_blank_values=True)))
+        if "format" in image:  # the format is the path's: in the query it is an unknown parameter, as on the API
+            rest["format"] = image.pop("format")
+        query = ImageQuery.from_mapping(image, fmt)
+        options = CreateOptions.from_mapping({**create, **rest})  # unknown names are reported by name
         (image_id,) = await self.render(request, [options])
         data, sha = await self.thread(self.store.read, image_id, query)
         response = self.image_response(request, image_id, query, data, sha, "no-cache")
@@ -464,78 +414,3 @@ def create_app(store: Store, creds: Credentials, *, base_url: str | None = None,
     app.state.api = api
     app.add_middleware(_BodyLimit, limit=MAX_BODY)
     return app
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket (port 0 picks a free one): bound before start-up, so the banner shows the real port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise BadRequestError(f"cannot listen on {host}:{port}: {exc.strerror}", param="port") from None
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def http_protocol() -> Any:
-    """uvicorn's httptools protocol, answering a request it cannot parse (a URL and headers over ~80 KB, bytes
-    that are not HTTP) with the API's JSON instead of its plain-text 400. (h11, whose limit can be raised, measured
-    17% fewer cached GETs a second in benchmarks/serve_load.py.)"""
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-    except ImportError:  # no httptools here: uvicorn's choice, and its plain-text 400
-        return "auto"
-
-    class Protocol(HttpToolsProtocol):
-        def send_400_response(self, msg: str) -> None:
-            error = BadRequestError(
-                "The request could not be read as HTTP: a URL and headers over 80 KB, or bytes that are not HTTP",
-                param="request",
-            )
-            body = json.dumps(error.to_json()).encode()
-            head = [b"HTTP/1.1 400 Bad Request\r\n"]
-            head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
-            head += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n"]
-            self.transport.write(b"".join(head) + body)
-            self.transport.close()
-
-    return Protocol
-
-
-def serve(app: Starlette, sock: socket.socket, *, access_log: bool = True) -> None:
-    """Run until SIGINT or SIGTERM (uvicorn's graceful shutdown), then close the render threads; returns
-    normally, so the caller closes the browser and the process exits 0."""
-    import signal
-
-    import uvicorn
-
-    config = uvicorn.Config(
-        app,
-        http=http_protocol(),
-        access_log=access_log,
-        log_level="info",
-        lifespan="off",
-        ws="none",
-        timeout_graceful_shutdown=5,
-    )
-    # uvicorn re-raises the signal it stopped on once it has shut down, to the handler that was there before
-    # it. That handler is this no-op, so the signal ends the server, not the process before its cleanup.
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        app.state.api.close()
-        sock.close()

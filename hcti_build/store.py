@@ -1,9 +1,10 @@
 """The content-addressed store: an SQLite index plus object files, with the API's id/url/list/delete/batch/usage.
 
 An id is sha256 over the canonical creation parameters, the engine fingerprint and the bytes of every local
-file the render read, formatted as a UUID version 8. The files a render reads are only known after rendering,
-so the index keeps a manifest per request (params + engine) naming those files; a lookup re-hashes them and
-derives the id without a browser (the "depfile" scheme of ccache and Bazel).
+file the render read, formatted as a UUID version 8 (`hcti_build.ids`). The files a render reads are only
+known after rendering, so the index (`hcti_build.index`) keeps a manifest per request (params + engine) naming
+those files; a lookup re-hashes them and derives the id without a browser (the "depfile" scheme of ccache and
+Bazel).
 """
 
 from __future__ import annotations
@@ -16,116 +17,29 @@ import contextvars
 import hashlib
 import json
 import os
-import posixpath
-import re
 import sqlite3
-import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no sweep of stray temporary files
-    fcntl = None  # type: ignore[assignment]
-
-from .browser import INSTALL_HINT, Engine, chromium_version, default_engine
+from .browser import Engine, default_engine
+from .chromium import INSTALL_HINT, chromium_version
 from .errors import BadRequestError, BrowserNotFoundError, GoneError, NotFoundError, WriteError
+from .files import atomic_write, sweep
+from .ids import FileDigests, document_base, image_id_of, request_key, valid_id
+from .index import connect, setup, writing
 from .options import CreateOptions, ImageQuery, batch_options
 
 RENDER_VERSION = "2"  # bumped when the same request renders differently (2: files served with their MIME type)
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, created_at REAL NOT NULL, params TEXT NOT NULL,
-  root TEXT NOT NULL, sha256 TEXT NOT NULL, width INTEGER, height INTEGER, size INTEGER, deleted_at REAL,
-  base TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS images_created ON images(created_at DESC, id DESC);
-CREATE TABLE IF NOT EXISTS manifests (request_key TEXT PRIMARY KEY, files TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS variants (id TEXT, key TEXT, sha256 TEXT NOT NULL, PRIMARY KEY (id, key));
-CREATE TABLE IF NOT EXISTS renders (at REAL NOT NULL, id TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
 
 
-def _uuid8(digest: bytes) -> str:
-    b = bytearray(digest[:16])
-    b[6] = (b[6] & 0x0F) | 0x80  # version 8
-    b[8] = (b[8] & 0x3F) | 0x80  # RFC 9562 variant
-    return str(uuid.UUID(bytes=bytes(b)))
-
-
-_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # a UUID as str(UUID) writes it
-
-
-def _valid_id(image_id: str) -> str:
-    if not isinstance(image_id, str) or not _ID.fullmatch(image_id):
-        shown = image_id[:60] + "..." if isinstance(image_id, str) and len(image_id) > 60 else image_id
-        raise NotFoundError(f"Image not found: {shown!r}")
-    return image_id
-
-
-def atomic_write(path: Path, data: bytes, *, replace: bool = True, durable: bool = True, tmp_dir: Path | None = None) -> bool:
-    """Write via a temporary file, fsync and rename; with replace=False keep an existing file (returns False).
-
-    ``durable=False`` skips the fsync, for outputs that can be derived again (a site, a build copy): readers
-    still never see a partial file, but a power cut may lose the newest version. The temporary file is made in
-    ``tmp_dir`` (same filesystem; default: beside ``path``) and locked while it lives, so a sweep of stray
-    temporary files (`Store.sweep`) can tell a crashed writer's from a live one's. An OSError (disk full, no
-    permission) is a WriteError naming the path, and nothing partial is left.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmp_dir or path.parent, prefix=".tmp-")
-    except OSError as exc:
-        raise WriteError.of(exc, path) from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if fcntl:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-            os.fchmod(fh.fileno(), 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary (0644 under umask 022)
-            fh.write(data)
-            fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
-            if replace:
-                os.replace(tmp, path)
-                return True
-            try:
-                os.link(tmp, path)  # atomic and never overwrites: two writers leave one copy
-                return True
-            except FileExistsError:
-                return False
-    except OSError as exc:
-        raise WriteError.of(exc, path) from exc
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
-def sweep(folder: Path, *, min_age: float = 60, recursive: bool = False) -> int:
-    """Delete the temporary files (`.tmp-*`) in ``folder`` (and its sub-folders, ``recursive``) of writers that
-    died before their rename (a crash, a kill): those older than ``min_age`` seconds that no live writer holds
-    locked (`atomic_write` locks its own). Returns the count."""
-    swept = 0
-    for here, _dirs, names in os.walk(folder) if recursive else [(str(folder), [], os.listdir(folder))]:
-        for name in names:
-            path = os.path.join(here, name)
-            try:
-                if not name.startswith(".tmp-") or time.time() - os.lstat(path).st_mtime < min_age:
-                    continue
-                with open(path, "rb") as fh:
-                    if fcntl:
-                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: a live writer's
-                    os.unlink(path)
-                    swept += 1
-            except OSError:
-                continue
-    return swept
+def default_store_path(near: Path | None = None) -> Path:
+    """The store every surface uses unless told otherwise: $HCTI_STORE, else `.hcti` in ``near`` (default:
+    the working folder)."""
+    return Path(os.environ.get("HCTI_STORE") or (near or Path()) / ".hcti").resolve()
 
 
 class Store:
@@ -139,14 +53,12 @@ class Store:
         base_url: str | None = None,
         engine: Engine | None = None,
     ) -> None:
-        self.path = Path(path or os.environ.get("HCTI_STORE") or ".hcti").resolve()
+        self.path = Path(path).resolve() if path else default_store_path()
         self.root = Path(root or os.getcwd()).resolve()
         self.base_url = base_url.rstrip("/") if base_url else None
         self._engine = engine
         self._fingerprint: str | None = None
-        # sha256 of input files keyed by (path, size, mtime_ns, inode): a store hit stats its inputs instead of
-        # re-reading them (git's index does the same).
-        self._file_hashes: dict[tuple[str, int, int, int], str] = {}
+        self._digests = FileDigests(self.root)
         self._local = threading.local()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -165,34 +77,11 @@ class Store:
         opens; returns the count."""
         return sweep(self._tmp, min_age=min_age)
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """An index write: a full disk or a read-only store is a WriteError (the transaction is rolled back)."""
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            if any(m in str(exc) for m in ("full", "readonly", "disk I/O", "unable to open")):
-                raise WriteError.of(exc, self.path / "index.sqlite") from exc
-            raise
+    def _writing(self) -> contextlib.AbstractContextManager[None]:
+        return writing(self.path / "index.sqlite")
 
     def _setup(self) -> None:
-        """WAL mode and the schema. Two processes opening a new store at once race on the journal-mode switch,
-        which SQLite's busy timeout does not cover, so a locked database is retried here."""
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                db = self._db()
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
-                columns = {row[1] for row in db.execute("PRAGMA table_info(images)")}
-                if "base" not in columns:  # stores made before documents could live in a sub-folder
-                    db.execute("ALTER TABLE images ADD COLUMN base TEXT NOT NULL DEFAULT ''")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                self.close()
-                time.sleep(0.05)
+        setup(self._db, self.close)
 
     @property
     def engine(self) -> Engine:
@@ -203,9 +92,7 @@ class Store:
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path / "index.sqlite", timeout=30, isolation_level=None)
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
+            db = self._local.db = connect(self.path / "index.sqlite")
         return db
 
     def close(self) -> None:
@@ -236,46 +123,15 @@ class Store:
         return f"{version}|hcti-render-{RENDER_VERSION}"  # not cached: a new hcti-build gets new ids
 
     def _request_key(self, opts: CreateOptions, base: str = "") -> str:
-        # Never the root itself: a project copied to another folder or machine is the same project (the files a
-        # render reads are keyed by their root-relative names and their bytes). "v2": the keys of stores made
-        # before that named the root; their rows are misses now, rendered once more under the new key.
-        raw = f"v2\n{opts.canonical_json()}\n{self.fingerprint()}"
-        if base:  # relative URLs resolve from there: a different base may read different files
-            raw += f"\n{base}"
-        return hashlib.sha256(raw.encode()).hexdigest()
-
-    def _image_id(self, request_key: str, files: Mapping[str, str]) -> str:
-        h = hashlib.sha256(request_key.encode())
-        for name in sorted(files):
-            h.update(f"\n{name}\0{files[name]}".encode())
-        return _uuid8(h.digest())
-
-    def _current_files(self, names: Sequence[str]) -> dict[str, str] | None:
-        out = {}
-        for name in names:
-            path = self.root / name
-            try:
-                st = path.stat()
-                stamp = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
-                digest = self._file_hashes.get(stamp)
-                if digest is None:
-                    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                    # mtimes tick on a coarse clock: a same-size rewrite within one tick keeps the stamp. Only
-                    # stamps older than that window are trusted (git's "racily clean" rule).
-                    if time.time_ns() - st.st_mtime_ns > 2_000_000_000:
-                        self._file_hashes[stamp] = digest
-            except OSError:
-                return None  # a file the last render read is gone: the render must run again
-            out[name] = digest
-        return out
+        return request_key(opts.canonical_json(), self.fingerprint(), base)
 
     def request_key(self, opts: CreateOptions, *, base: str = "") -> str:
         """The hash of a request (options, Chromium, base) before its files: what `lookup_key` takes."""
-        return self._request_key(opts, _base(base))
+        return self._request_key(opts, document_base(base))
 
     def lookup(self, opts: CreateOptions, *, base: str = "") -> str | None:
         """The id this request would get if its inputs are unchanged and stored; no browser."""
-        return self.lookup_key(self._request_key(opts, _base(base)))
+        return self.lookup_key(self._request_key(opts, document_base(base)))
 
     def _manifest(self, key: str) -> tuple[list[str], list[str]] | None:
         """The root-relative files the request's last render read, and those it asked for that were missing."""
@@ -294,10 +150,10 @@ class Store:
         if manifest is None:
             return None
         read, missing = manifest
-        files = self._current_files(read)
+        files = self._digests.current(read)
         if files is None or any((self.root / name).is_file() for name in missing):
             return None
-        image_id = self._image_id(key, files)
+        image_id = image_id_of(key, files)
         hit = self._db().execute("SELECT size FROM images WHERE id=? AND deleted_at IS NULL", (image_id,)).fetchone()
         try:
             return image_id if hit and self._object(image_id).stat().st_size == hit[0] else None
@@ -306,7 +162,7 @@ class Store:
 
     def inputs(self, options: CreateOptions, *, base: str = "") -> list[str]:
         """The local files (root-relative) the last render of this request read: stylesheets, fonts, images."""
-        manifest = self._manifest(self._request_key(options, _base(base)))
+        manifest = self._manifest(self._request_key(options, document_base(base)))
         return manifest[0] if manifest else []
 
     def _object(self, image_id: str) -> Path:
@@ -330,7 +186,7 @@ class Store:
     def ensure(self, options: CreateOptions | Mapping[str, Any], *, base: str = "") -> tuple[str, bool]:
         """`create` for callers that count renders: the id, and True when it had to be rendered."""
         opts = options if isinstance(options, CreateOptions) else CreateOptions.from_mapping(options)
-        base = _base(base)
+        base = document_base(base)
         key = self._request_key(opts, base)
         hit = self.lookup_key(key)
         return (hit, False) if hit else (self._render(opts, key, base), True)
@@ -338,7 +194,7 @@ class Store:
     def _render(self, opts: CreateOptions, key: str, base: str) -> str:
         cap = self.engine.render(opts, self.root, base, private=(self.path,))
         files = {n: hashlib.sha256(d).hexdigest() for n, d in cap.files.items()}
-        image_id = self._image_id(key, files)
+        image_id = image_id_of(key, files)
         obj = self._object(image_id)
         if not atomic_write(obj, cap.png, replace=False, tmp_dir=self._tmp):
             existing = obj.read_bytes()
@@ -382,7 +238,7 @@ class Store:
 
     def _row(self, image_id: str, columns: str = "params, root, sha256, base") -> tuple[Any, ...]:
         """``columns`` of a live image: 404 for an unknown id, 410 for a deleted one."""
-        _valid_id(image_id)
+        valid_id(image_id)
         row = self._db().execute(f"SELECT deleted_at, {columns} FROM images WHERE id=?", (image_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"Image not found: {image_id}")
@@ -439,8 +295,7 @@ class Store:
             data = self.engine.pdf(opts, self._render_root(root), base, private=(self.path,))
         else:
             # Pillow is imported on first use, not with the package: a site build whose cards are all PNG store
-            # hits never needs it, and importing it late into a running `mkdocs build` (its shared libraries
-            # mapped between Python's heap and arenas) was measured to cost ~90,000 page faults, +0.3 s.
+            # hits never needs it, and loading it costs (docs/performance.md).
             from . import imaging
 
             data = imaging.apply(self.master(image_id), q)
@@ -557,16 +412,6 @@ class Store:
             ).fetchall()
             data[name] = dict(sorted(rows))
         return {"data": data, "per_billing_period": []}
-
-
-def _base(base: str) -> str:
-    """A document folder relative to the root, normalised; one that climbs out of the root is refused."""
-    norm = posixpath.normpath(base.replace("\\", "/").strip("/")) if base.strip("/") else ""
-    if norm in ("", "."):
-        return ""
-    if norm.startswith("../") or norm == ".." or posixpath.isabs(norm):
-        raise BadRequestError(f"base must be a folder inside the root, got {base!r}", param="base")
-    return norm
 
 
 def _iso(ts: float) -> str:

@@ -21,7 +21,9 @@ from PIL import Image
 
 from hcti_build import Engine, HctiError, Store, find_chromium
 from hcti_build.network import Policy
-from hcti_build.server import Credentials, bind, create_app
+from hcti_build.server import create_app
+from hcti_build.serving import bind
+from hcti_build.signing import Credentials
 
 CREDS = Credentials("user-1", "secret-key-1")
 

@@ -53,3 +53,24 @@ def test_bad_input_is_the_apis_error(tmp_path: Path) -> None:
     r = hcti("render", "--html", "<p>x</p>", "-o", "x.gif", cwd=tmp_path)
     assert r.returncode == 2 and json.loads(r.stderr)["statusCode"] == 422
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_sign_needs_no_server_stack(tmp_path: Path) -> None:
+    """`hcti sign` works where Starlette and uvicorn are not installed (signing lives apart from the server)."""
+    script = (
+        "import sys; sys.modules.update(starlette=None, uvicorn=None)\n"
+        "from hcti_build.cli import main\n"
+        "main(['sign', 'html=<p>Hi</p>', '--base-url', 'http://h'])\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HCTI_USER_ID": "u", "HCTI_API_KEY": "k"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("http://h/v1/image/create-and-render/u/") and "html=%3Cp%3EHi%3C%2Fp%3E" in done.stdout
+
+
+def test_every_surface_shows_a_parameter_as_declared(tmp_path: Path) -> None:
+    """A parameter's range is declared once (options.py) and the CLI's help says it."""
+    done = hcti("render", "--help", cwd=tmp_path)
+    flat = " ".join(done.stdout.split())
+    assert "Wait this many ms after the page is ready (0-20000)." in flat
+    assert "Pixel ratio, default 2 for HTML and 1 for a URL (0.1-3)." in flat

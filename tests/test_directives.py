@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hcti_build.directives import Templates, parse_magic_line, resolve, scan_markdown, scan_notebook, scan_template
+from hcti_build.directives import parse_magic_line, scan_markdown, scan_notebook, scan_template
 from hcti_build.errors import DirectiveError
+from hcti_build.resolve import resolve
+from hcti_build.templates import Templates
 
 MD = """# Title
 

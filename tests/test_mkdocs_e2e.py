@@ -16,8 +16,10 @@ import pytest
 from conftest import load
 from PIL import Image
 
+from hcti_build import Checker as _Checker
 from hcti_build import ImageQuery, Store
-from mkdocs_plugin.plugin import _Checker, _HeadLoader, _insert_meta
+from mkdocs_plugin.meta import HeadLoader as _HeadLoader
+from mkdocs_plugin.meta import insert_meta as _insert_meta
 
 MKDOCS = [sys.executable, "-m", "mkdocs"]
 

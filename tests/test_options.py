@@ -66,3 +66,13 @@ def test_hosted_api_only_parameters_are_accepted_and_change_nothing() -> None:
     with pytest.raises(BadRequestError) as err:
         CreateOptions.from_mapping({"html": "<p>x</p>", "disable_twemoji": "maybe"})
     assert err.value.param == "disable_twemoji"
+
+
+def test_json_schema_comes_from_the_declarations() -> None:
+    from hcti_build.options import PARAM_HELP, json_schema
+
+    create, query = json_schema(CreateOptions)["properties"], json_schema(ImageQuery)["properties"]
+    assert create["ms_delay"] == {"type": "integer", "minimum": 0, "maximum": 20000, "description": PARAM_HELP["ms_delay"]}
+    assert create["color_scheme"]["enum"] == ["light", "dark"] and create["full_screen"]["type"] == "boolean"
+    assert query["format"]["enum"] == ["jpeg", "jpg", "pdf", "png", "webp"] and query["dpi"]["maximum"] == 600
+    assert set(create) == set(CreateOptions.__dataclass_fields__) and set(query) == set(ImageQuery.__dataclass_fields__)

@@ -25,7 +25,7 @@ from hostile.canary import probe_page, readable
 from PIL import Image
 
 from hcti_build import Engine
-from hcti_build.server import sign, signed_url
+from hcti_build.signing import sign, signed_url
 
 SEED_422 = "Sorry, we do not currently support that format. Valid image types are: jpg, webp or png"
 # 100x50 CSS px, left half red and right half blue: 200x100 at the HTML default device_scale of 2.

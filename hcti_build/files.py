@@ -1,0 +1,167 @@
+"""Files on disk, written so that no reader ever sees half of one: atomic writes, hard links, the sweep of
+temporary files a killed writer left, and reading text inputs as UTF-8 with errors that say where.
+
+Every module that writes a file (the store, builds, the plugin, the CLI) goes through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no sweep of stray temporary files
+    fcntl = None  # type: ignore[assignment]
+
+from .errors import BadRequestError, WriteError
+
+# mtimes tick on a coarse clock: a same-size rewrite within one tick keeps a file's (size, mtime) stamp, so a
+# stamp is trusted only once it is older than this (git's "racily clean" rule).
+RACY_NS = 2_000_000_000
+
+
+def settled(mtime_ns: int) -> bool:
+    """True when a file last written at ``mtime_ns`` can be known by its stamp (see RACY_NS)."""
+    return time.time_ns() - mtime_ns > RACY_NS
+
+
+def _temporary(folder: Path) -> tuple[int, Path]:
+    """A new temporary file in ``folder``, open for writing. Made with mode 0666 so that the process's umask
+    applies as it does to any file it creates (mkstemp's 0600 would make outputs private)."""
+    while True:
+        tmp = folder / f".tmp-{secrets.token_hex(8)}"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def atomic_write(path: Path, data: bytes, *, replace: bool = True, durable: bool = True, tmp_dir: Path | None = None) -> bool:
+    """Write via a temporary file, fsync and rename; with replace=False keep an existing file (returns False).
+
+    ``durable=False`` skips the fsync, for outputs that can be derived again (a site, a build copy): readers
+    still never see a partial file, but a power cut may lose the newest version. The temporary file is made in
+    ``tmp_dir`` (same filesystem; default: beside ``path``) and locked while it lives, so a `sweep` can tell a
+    crashed writer's from a live one's. An OSError (disk full, no permission) is a WriteError naming the path,
+    and nothing partial is left.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _temporary(tmp_dir or path.parent)
+    except OSError as exc:
+        raise WriteError.of(exc, path) from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if fcntl:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.write(data)
+            fh.flush()
+            if durable:
+                os.fsync(fh.fileno())
+            if replace:
+                os.replace(tmp, path)
+                return True
+            try:
+                os.link(tmp, path)  # atomic and never overwrites: two writers leave one copy
+                return True
+            except FileExistsError:
+                return False
+    except OSError as exc:
+        raise WriteError.of(exc, path) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def sweep(folder: Path, *, min_age: float = 60, recursive: bool = False) -> int:
+    """Delete the temporary files (`.tmp-*`) in ``folder`` (and its sub-folders, ``recursive``) of writers that
+    died before their rename (a crash, a kill): those older than ``min_age`` seconds that no live writer holds
+    locked (`atomic_write` locks its own). Returns the count."""
+    swept = 0
+    for here, _dirs, names in os.walk(folder) if recursive else [(str(folder), [], os.listdir(folder))]:
+        for name in names:
+            path = os.path.join(here, name)
+            try:
+                if not name.startswith(".tmp-") or time.time() - os.lstat(path).st_mtime < min_age:
+                    continue
+                with open(path, "rb") as fh:
+                    if fcntl:
+                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: a live writer's
+                    os.unlink(path)
+                    swept += 1
+            except OSError:
+                continue
+    return swept
+
+
+def link(source: Path, path: Path) -> bool | None:
+    """Make ``path`` a hard link to ``source`` (atomically replacing what was there): True; False when it already
+    is one; None when linking is not possible here (another filesystem, no hard links)."""
+    for _ in range(2):
+        try:
+            os.link(source, path)  # the common case, a site that was cleaned: nothing there yet
+            return True
+        except FileExistsError:
+            break
+        except FileNotFoundError:  # no folder yet (or no source: then the link below fails too)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                return None
+        except OSError:
+            return None
+    try:
+        if os.path.samefile(source, path):
+            return False
+    except OSError:
+        pass
+    tmp = path.with_name(f".tmp-link-{os.getpid()}-{threading.get_ident()}-{path.name}")
+    try:
+        os.link(source, tmp)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return None
+
+
+def write_if_changed(path: Path, data: bytes, source: Path | None = None) -> bool:
+    """Write a derived output unless the file already holds these bytes (so mtimes stay); True when written.
+    No fsync: the store keeps the durable copy, and readers still never see a partial file.
+
+    With ``source`` (a store file holding ``data``), the output is a hard link to it: no bytes are copied (a
+    site's cards cost a link each). Where links are not possible (another filesystem) the bytes are written.
+    A tool that edits the output in place edits the store's copy too; the store notices (its hash is checked
+    on every read) and renders it again.
+    """
+    linked = link(source, path) if source is not None else None
+    if linked is not None:
+        return linked
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    atomic_write(path, data, durable=False)
+    return True
+
+
+def read_utf8(path: Path, param: str) -> str:
+    """A text input (``--html-file``, ``css_file=``): UTF-8, or a 400 naming the parameter, the file and where."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadRequestError(f"{param} {path} cannot be read: {exc.strerror or exc}", param=param) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise BadRequestError(
+            f"{param} {path} is not UTF-8 text (byte {exc.start}, line {line}); save it as UTF-8", param=param
+        ) from None

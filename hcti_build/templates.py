@@ -1,0 +1,167 @@
+"""Jinja2 for hcti-build: `Templates` (the sandboxed, autoescaped templates of a project, recording which files
+each render read), the `css` filter, and the syntax of the `{% hcti %}` tag (`HctiTagSyntax`, `tag_arguments`),
+which the directive scanner reads and `hcti_build.jinja.HctiExtension` renders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import posixpath
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+from jinja2 import nodes
+from jinja2.ext import Extension
+from jinja2.parser import Parser
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+from .errors import BadRequestError
+
+
+class Templates:
+    """Jinja2 templates under the root, rendered sandboxed and autoescaped; records which files each read."""
+
+    def __init__(self, root: Path, *, cache: bool = False) -> None:
+        self.root = root
+        self._read: list[str] = []
+        outer = self
+
+        class Loader(jinja2.FileSystemLoader):
+            def get_source(self, environment: jinja2.Environment, template: str) -> Any:
+                source = super().get_source(environment, template)
+                outer._read.append(template)
+                return source
+
+        class Environment(SandboxedEnvironment):
+            def join_path(self, template: str, parent: str) -> str:
+                """Includes and extends may name a file next to the including template ("_style.html", "../x.html");
+                a name that is not there is root-relative, as Jinja2 does by default."""
+                near = posixpath.normpath(posixpath.join(posixpath.dirname(parent), template))
+                return near if not near.startswith("../") and (root / near).is_file() else template
+
+        self.env = Environment(
+            loader=Loader(str(root)), autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+        )
+        if not cache:
+            # Without a cache every render loads its templates, so `render` can name every file it read (a
+            # watcher needs that). With one, compiled templates are reused (auto_reload still sees edits).
+            self.env.cache = None
+        self.env.filters["css"] = css_value
+
+    def render(self, name: str, values: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+        """The rendered HTML and the templates it read (root-relative, the named one first; with cache=True,
+        only those loaded for the first time). Errors are 400s naming the template, in the API's form."""
+        self._read = []
+        with _template_errors(name):
+            html = self.env.get_template(name).render(**values)
+        return html, tuple(dict.fromkeys(self._read))
+
+    def render_string(self, source: str, values: Mapping[str, Any], *, what: str = "--jinja") -> str:
+        """A template given as text (a `--jinja` cell). Errors are 400s starting with ``what``."""
+        with _string_errors(what):
+            return self.env.from_string(source).render(**values)
+
+    def variables(self, source: str, *, what: str = "--jinja") -> set[str]:
+        """The names a template given as text reads from its context."""
+        with _string_errors(what):
+            return jinja2.meta.find_undeclared_variables(self.env.parse(source))
+
+
+@contextlib.contextmanager
+def _template_errors(name: str) -> Iterator[None]:
+    """Jinja2's errors (and the Python errors a template's expressions raise) as one 400 naming the template:
+    the one place they are translated."""
+    try:
+        yield
+    except Exception as exc:
+        message = _template_message(name, exc)
+        if message is None:
+            raise
+        raise BadRequestError(message, param="template") from None
+
+
+@contextlib.contextmanager
+def _string_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+        raise BadRequestError(f"{what}: {exc}", param="jinja") from None
+
+
+def _template_message(name: str, exc: BaseException) -> str | None:
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return f"template not found: {exc.name}"
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return f"{exc.filename or name}:{exc.lineno}: {exc.message}"
+    if isinstance(exc, jinja2.UndefinedError):
+        return f"template {name}: {exc.message} (pass it as ?key=value)"
+    if isinstance(exc, jinja2.TemplateError):
+        return f"template {name}: {exc}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"template {name} is not UTF-8 text (byte {exc.start})"
+    if isinstance(exc, (TypeError, ValueError, ArithmeticError, LookupError)):  # {{ 1 / 0 }}, a bad filter argument
+        return f"template {name}: {type(exc).__name__}: {exc}"
+    return None
+
+
+def css_value(value: Any) -> Any:
+    """`{{ x | css }}`: a value placed inside <style>, where HTML escaping does not apply (`&#34;` would break a
+    quoted font name): kept verbatim, minus what could end the declaration, the rule or the element."""
+    return Markup(re.sub(r"[<>{};\\]", "", str(value)))
+
+
+class TagSyntaxError(ValueError):
+    """A `{% hcti %}` tag whose arguments cannot be read in a build; the message names the argument."""
+
+
+class HctiTagSyntax(Extension):
+    """Parses `{% hcti key=value, ... %}BODY{% endhcti %}` into a call of `_render(name, lineno, caller,
+    **arguments)`, which a subclass provides (`hcti_build.jinja.HctiExtension`)."""
+
+    tags = {"hcti"}
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        kwargs: list[nodes.Keyword] = []
+        while parser.stream.current.type != "block_end":
+            if kwargs:
+                parser.stream.skip_if("comma")
+            key = parser.stream.expect("name")
+            parser.stream.expect("assign")
+            kwargs.append(nodes.Keyword(key.value, parser.parse_expression(), lineno=key.lineno))
+        body = parser.parse_statements(("name:endhcti",), drop_needle=True)
+        args: list[nodes.Expr] = [nodes.Const(parser.name or "<template>"), nodes.Const(lineno)]
+        call = self.call_method("_render", args, kwargs, lineno=lineno)
+        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+
+
+@functools.cache
+def _tag_parser() -> Any:
+    import jinja2
+
+    return jinja2.Environment(extensions=[HctiTagSyntax])
+
+
+def tag_arguments(args: str) -> dict[str, Any]:
+    """The `{% hcti %}` tag's arguments, parsed by Jinja2 itself; a build needs them to be constants. Raises
+    TagSyntaxError."""
+    try:
+        tree = _tag_parser().parse("{% hcti " + args + " %}{% endhcti %}")
+    except jinja2.TemplateSyntaxError as exc:
+        raise TagSyntaxError(f"hcti tag: {exc.message}") from None
+    call = next(iter(tree.find_all(nodes.CallBlock)))
+    out: dict[str, Any] = {}
+    for kw in call.call.kwargs:
+        try:
+            out[kw.key] = kw.value.as_const()
+        except nodes.Impossible:
+            raise TagSyntaxError(
+                f"{kw.key}: a build needs a constant value here (render the template with HctiExtension instead)"
+            ) from None
+    return out

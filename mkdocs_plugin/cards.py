@@ -1,0 +1,411 @@
+"""The card factory: a social card for each page, rendered from a Jinja2 HTML template (the built-in one, or
+the site's own) through hcti-build's store, and the card's meta tags.
+
+Pages are read before any is written (MkDocs populates every page, then builds each), so a card is submitted
+when its page's content is ready (`submit`) and collected when the page is written (`collect`): cards render
+concurrently on the engine's page pool. An unchanged card is a store hit (no browser); one whose template
+values and files are the same as last build is known from the memo (`Memo`) without rendering its template,
+and its stored image is checked off the main process (`hcti_build.Checker`).
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import contextlib
+import hashlib
+import html
+import json
+import mimetypes
+import os
+import posixpath
+import re
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.plugins import get_plugin_logger
+from mkdocs.structure.pages import Page
+from mkdocs.utils import get_relative_url
+
+from hcti_build import (
+    Asset,
+    Checker,
+    CreateOptions,
+    Engine,
+    HctiError,
+    ImageQuery,
+    Store,
+    Templates,
+    WriteError,
+    write_if_changed,
+)
+
+from .config import HctiConfig
+from .meta import card_tags, meta_html
+
+log = get_plugin_logger("hcti")
+BUILTIN = Path(__file__).parent / "templates"
+# Material for MkDocs' primary colours (the 500 shades its palette uses), by palette name.
+MATERIAL = {
+    "red": "#ef5350", "pink": "#e92063", "purple": "#ab47bd", "deep purple": "#7e56c2", "indigo": "#4051b5",
+    "blue": "#2094f3", "light blue": "#02a6f2", "cyan": "#00bdd6", "teal": "#009485", "green": "#4cae4f",
+    "light green": "#8bc34b", "lime": "#cbdc38", "yellow": "#ffec3d", "amber": "#ffc105", "orange": "#ffa724",
+    "deep orange": "#ff6e42", "brown": "#795649", "grey": "#757575", "blue grey": "#546d78", "black": "#000000",
+    "white": "#ffffff",
+}  # fmt: skip
+FONTS = '"Noto Sans", "Noto Sans CJK SC", "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Color Emoji", sans-serif'
+
+
+@dataclass
+class Card:
+    job: concurrent.futures.Future[Asset] | str  # a card being rendered, or the id of a stored one (checked when used)
+    title: str
+    description: str
+    request: tuple[CreateOptions, str] | None  # its options and base; None: known from the memo, not rendered
+
+
+class Memo:
+    """Which request each card's template values made last time, so an unchanged card skips its template and
+    options: `<cache_dir>/cards-memo.json`. It holds only for the same template files (by hash), card settings,
+    Chromium and hcti-build code; otherwise it starts empty. A memo hit is still checked in the store (the files
+    the render read, then the object's hash), so it can make a card stale only if a template changed without
+    changing its bytes (or hcti-build's code changed without changing its files' mtimes)."""
+
+    VERSION = 1
+
+    def __init__(self, path: Path, header: dict[str, Any], templates: Templates) -> None:
+        self.path, self.header, self.templates = path, header, templates
+        self.old: dict[str, str] = {}
+        self.new: dict[str, str] = {}
+        self.files: dict[str, str] = {}  # template files (relative to the templates' root) -> sha256
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("header") == header and all(self._sha(n) == h for n, h in saved.get("templates", {}).items()):
+                self.old, self.files = dict(saved["cards"]), dict(saved["templates"])
+        except (OSError, ValueError, TypeError, AttributeError, KeyError):
+            pass  # no memo yet, or one of another version: cards are looked up the long way
+
+    def _sha(self, name: str) -> str | None:
+        try:
+            return hashlib.sha256((self.templates.root / name).read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    @staticmethod
+    def key(values: dict[str, Any]) -> str | None:
+        try:
+            text = json.dumps(values, sort_keys=True, ensure_ascii=False, default=_tagged)
+        except (TypeError, ValueError):  # keys of mixed types in front matter: no memo for this page
+            return None
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def read(self, names: tuple[str, ...]) -> None:
+        """Templates a render loaded (the first time in this build)."""
+        for name in names:
+            sha = self._sha(name)
+            if sha is not None:
+                self.files[name] = sha
+
+    def save(self) -> None:
+        if self.new == self.old:
+            return
+        data = {"header": self.header, "templates": self.files, "cards": self.new}
+        try:
+            write_if_changed(self.path, json.dumps(data, sort_keys=True).encode())
+        except WriteError as exc:
+            log.warning(f"could not save the card memo: {exc.message}")
+
+
+class Cards:
+    """The cards of one build (and of every rebuild of a `mkdocs serve` session)."""
+
+    def __init__(self, config: HctiConfig, store: Store, engine: Engine, root: Path, docs: Path, *, serving: bool) -> None:
+        self.config, self.store, self.engine, self.root, self.docs = config, store, engine, root, docs
+        self.serving = serving
+        self.pool = concurrent.futures.ThreadPoolExecutor(config.concurrency or engine.pool_size, thread_name_prefix="hcti-cards")
+        self.inputs: set[str] = set()  # files the cards read (`mkdocs serve` watches them)
+        self.logos: set[Path] = set()
+        self.checker: Checker | None = None
+        self.remembered: dict[str, str] = {}  # request key -> image id, of the cards the memo knows
+        self.reset()
+
+    def close(self) -> None:
+        self.stop_checker()
+        self.pool.shutdown(wait=True)
+
+    def stop_checker(self) -> None:
+        if self.checker is not None:
+            self.checker.close()
+            self.checker = None
+
+    # -- a build's settings --------------------------------------------------------------------------
+    def configure(self, config: MkDocsConfig) -> None:
+        """The template, format and options of this build's cards (MkDocs' on_config)."""
+        if self.config.cards_template:
+            self.templates = Templates(self.root, cache=True)
+            self.template_name = Path(self.config.cards_template).resolve().relative_to(self.root).as_posix()
+        else:
+            self.templates = Templates(BUILTIN, cache=True)
+            self.template_name = "card.html"
+        fmt = self.config.cards_format
+        self.query = ImageQuery.from_mapping({"format": fmt})
+        self.options = {**_default_options(config), **self.config.cards_options}
+        self.reset()
+        self.memo: Memo | None = None
+        if self.config.cards and not self.serving:  # `mkdocs serve` needs each card's inputs: no memo there
+            self.memo = Memo(self.store.path / "cards-memo.json", self._memo_header(), self.templates)
+
+    def reset(self) -> None:
+        self.cards: dict[str, Card] = {}
+        self.sites: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
+        self.inputs = set()
+        self.counts = {"cards": 0, "rendered": 0}
+        self.timings: list[tuple[float, str]] = []  # (seconds, page) of each card rendered in this build
+
+    def prepare(self, config: MkDocsConfig) -> None:
+        """What every card's page needs, read once a build (after every plugin's on_config): the cards the memo
+        knows, looked up in the store now, and their images hashed by a helper process while MkDocs reads pages."""
+        self.cards_rel = self.config.cards_dir.strip("/")
+        self.cards_out = Path(config.site_dir) / self.cards_rel
+        self.site_url = config.site_url.rstrip("/") + "/" if config.site_url else None
+        self.remembered = {}
+        if self.memo is not None:
+            for key in set(self.memo.old.values()):
+                if image_id := self.store.lookup_key(key):
+                    self.remembered[key] = image_id
+        self.stop_checker()
+        if self.remembered and self.query.is_identity and _cpus() > 1:  # on one core, checking here is cheaper
+            self.checker = Checker.start(self.store, sorted(set(self.remembered.values())))
+
+    # -- one page's card -----------------------------------------------------------------------------
+    def submit(self, page: Page, config: MkDocsConfig) -> None:
+        """Start the page's card: known from the memo, a store hit, or rendered on the pool."""
+        values, title, description, memo_key = self._values(page, config)
+        remembered = self.memo.old.get(memo_key) if self.memo and memo_key else None
+        hit = self.remembered.get(remembered) if remembered else None
+        if hit:  # the same values and template files as last time, and the image is stored: no template
+            assert self.memo is not None and memo_key is not None and remembered is not None
+            self.memo.new[memo_key] = remembered
+            self.cards[page.file.src_uri] = Card(hit, title, description, None)  # checked when collected
+            return
+        uri = page.file.src_uri
+        with _about(f"card template for {uri}"):
+            card_html, read = self.templates.render(self.template_name, values)
+        base = posixpath.dirname(self.template_name) if self.config.cards_template else ""
+        with _about(f"card for {uri}"):
+            size = {"viewport_width": self.config.cards_width, "viewport_height": self.config.cards_height}
+            opts = CreateOptions.from_mapping({"html": card_html, **size, "device_scale": self.config.device_scale})
+            request_key = self.store.request_key(opts, base=base)
+        if self.memo:
+            self.memo.read(read)  # from every page, remembered or not: the memo holds only while these hold
+            if memo_key:
+                self.memo.new[memo_key] = request_key
+        hit = self.store.lookup_key(request_key)  # an unchanged card: checked when collected, like the memo's
+        job = hit or self.pool.submit(self._render, uri, opts, base)
+        self.cards[uri] = Card(job, title, description, (opts, base))
+
+    def _values(self, page: Page, config: MkDocsConfig) -> tuple[dict[str, Any], str, str, str | None]:
+        """What the template reads for this page, its title and description, and its key in the memo."""
+        card_meta = card_setting(page)
+        options = {**self.options, **card_meta} if isinstance(card_meta, dict) else dict(self.options)
+        # A title from the page's heading comes HTML-escaped, with inline markup; the template escapes again.
+        title = str(page.meta.get("title") or html.unescape(re.sub(r"<[^>]+>", "", page.title or "")) or config.site_name)
+        description = str(page.meta.get("description") or config.site_description or "")
+        site, site_key = self._site(config, options)
+        values = {
+            "page": {"title": title, "description": description, "url": page.canonical_url or page.url, "meta": dict(page.meta)},
+            "site": site,
+            "options": options,
+            "width": self.config.cards_width,
+            "height": self.config.cards_height,
+        }
+        memo_key = self.memo.key({**values, "site": site_key}) if self.memo else None
+        return values, title, description, memo_key
+
+    def _render(self, uri: str, opts: CreateOptions, base: str) -> Asset:
+        """A card rendered (or found in the store) on a pool thread, without its bytes in memory (every page is
+        read before any is written), timed for the build's summary unless it waited for Chromium to start."""
+        launches, t0 = self.engine.launches, time.perf_counter()
+        asset = Asset.render(self.store, opts, self.query, base=base).slim()
+        if asset.rendered and self.engine.launches == launches:
+            self.timings.append((time.perf_counter() - t0, uri))  # list.append: safe from the pool's threads
+        return asset
+
+    def _reused(self, image_id: str) -> Asset:
+        """A stored card, checked: by the helper process when it could (see `Checker`), else here (a damaged
+        image is rendered again)."""
+        checker = self.checker
+        pixels = checker.checked(image_id) if checker else None
+        if pixels:
+            return Asset.checked(self.store, image_id, self.query, pixels)
+        return Asset.load(self.store, image_id, self.query).slim()
+
+    def collect(self, page: Page) -> tuple[str, dict[str, str]] | None:
+        """The page's card written into the site, and its meta tags (as HTML, and by name); None: no card."""
+        card = self.cards.pop(page.file.src_uri, None)
+        if card is None:
+            return None
+        with _about(f"card for {page.file.src_uri}"):
+            asset = self._reused(card.job) if isinstance(card.job, str) else card.job.result()
+        self.counts["cards"] += 1
+        self.counts["rendered"] += asset.rendered
+        if self.serving and card.request:  # what `mkdocs serve` must watch: every file a card read
+            self.inputs.update(self.store.inputs(card.request[0], base=card.request[1]))
+        asset.write(self.cards_out / asset.name)
+        rel = f"{self.cards_rel}/{asset.name}"
+        if self.site_url:
+            image_url = self.site_url + rel
+            page_url = page.canonical_url or self.site_url + page.url.lstrip("/")
+        else:
+            image_url, page_url = get_relative_url(rel, page.url or "."), page.url
+        assert asset.pixels is not None
+        tags = card_tags(card.title, card.description, page_url, image_url, asset.mime, asset.pixels)
+        return meta_html(tags, set()), tags
+
+    def counted(self) -> str:
+        n = self.counts
+        return f"{n['cards']} cards ({n['rendered']} rendered, {n['cards'] - n['rendered']} reused)"
+
+    def slowest(self) -> str:
+        """The slowest card rendered in this build (launches excluded), for the summary line; "" if none."""
+        slowest = max(self.timings, default=None)
+        return f"; slowest card {slowest[0] * 1000:.0f} ms ({slowest[1]})" if slowest else ""
+
+    def finish(self) -> None:
+        if self.memo is not None:
+            self.memo.save()
+        self.stop_checker()
+
+    def watched(self) -> set[Path]:
+        """Files outside the docs folder a card read (MkDocs watches that one): the template's, the logo."""
+        return {*(self.root / rel for rel in self.inputs), *self.logos}
+
+    # -- what a card's HTML depends on ---------------------------------------------------------------
+    def _memo_header(self) -> dict[str, Any]:
+        """What a card's HTML depends on besides its template values and template files."""
+        code = [Path(m.__file__ or "").stat().st_mtime_ns for m in (sys.modules[__name__], sys.modules[Templates.__module__])]
+        return {
+            "version": Memo.VERSION,
+            "code": code,
+            "fingerprint": self.store.fingerprint(),
+            "template": self.template_name,
+            "custom": bool(self.config.cards_template),
+            "size": [self.config.cards_width, self.config.cards_height, self.config.device_scale],
+        }
+
+    def _site(self, config: MkDocsConfig, options: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The template's `site`, the same for every page but those whose front matter changes these options, and
+        its hash (what the card memo keys on: the logo's data URI is hashed once, not once a page)."""
+        key = (str(options.get("logo")), str(options["background"]), str(options["accent"]))
+        cached = self.sites.get(key)
+        if cached is None:
+            site = self._site_values(config, options)
+            cached = self.sites[key] = (site, Memo.key(site) or "")
+        site, digest = cached
+        return {**site, "palette": dict(site["palette"])}, digest  # a copy: a template cannot change another page's
+
+    def _site_values(self, config: MkDocsConfig, options: dict[str, Any]) -> dict[str, Any]:
+        logo = options.get("logo") or config.theme.get("logo")
+        logo_url = None
+        if logo and not urlsplit(str(logo)).scheme:
+            for folder in (self.docs, self.root):  # theme logos are docs-relative; an option may be either
+                path = (folder / str(logo)).resolve()
+                if path.is_file() and path.is_relative_to(self.root):
+                    self.logos.add(path)
+                    logo_url = _data_uri(path) or "/" + path.relative_to(self.root).as_posix()
+                    break
+        host = urlsplit(config.site_url or "").netloc + urlsplit(config.site_url or "").path.rstrip("/")
+        return {
+            "name": config.site_name,
+            "description": config.site_description or "",
+            "url": config.site_url or "",
+            "host": host,
+            "logo": logo_url,
+            "language": config.theme.get("language") or "en",
+            "palette": {"primary": options["background"], "accent": options["accent"]},
+        }
+
+
+def card_setting(page: Page) -> Any:
+    """The page's front matter `hcti: {card: ...}`: False opts out, a dict overrides the card's options."""
+    meta = page.meta.get("hcti")
+    return meta.get("card") if isinstance(meta, dict) else None
+
+
+def _default_options(config: MkDocsConfig) -> dict[str, Any]:
+    primary, accent = _palette(config)
+    return {
+        "background": primary,
+        "background_end": _mix(primary, "#000000", 0.45),
+        "accent": accent,
+        "color": "#111111" if _luminance(primary) > 0.6 else "#ffffff",
+        "font_family": FONTS,
+        "logo": None,
+    }
+
+
+@contextlib.contextmanager
+def _about(what: str) -> Iterator[None]:
+    """hcti-build's errors said about one card (the plugin makes them MkDocs' own)."""
+    try:
+        yield
+    except HctiError as exc:
+        raise HctiError(f"{what}: {exc.message}", param=exc.param) from None
+
+
+def _cpus() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)  # the CPUs this process may use (Linux)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
+def _data_uri(path: Path, limit: int = 512 * 1024) -> str | None:
+    """A logo in the card's HTML itself: its bytes are then part of the card's request (a new logo, new cards),
+    and a card that loads no file can replace the one before it in place (Engine(isolate=False)). A logo over
+    ``limit`` is loaded from its file instead (root-relative on the render origin)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if len(data) > limit:
+        return None
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
+
+
+def _tagged(value: Any) -> str:
+    """A front matter value JSON has no type for (a date): its type and repr, so that it differs from a string."""
+    return f"{type(value).__module__}.{type(value).__qualname__}:{value!r}"
+
+
+def _palette(config: MkDocsConfig) -> tuple[str, str]:
+    palette = config.theme.get("palette") or {}
+    if isinstance(palette, list):
+        palette = palette[0] if palette else {}
+    primary = str(palette.get("primary", "indigo")).replace("-", " ").lower()
+    accent = str(palette.get("accent", "amber")).replace("-", " ").lower()
+    return MATERIAL.get(primary, "#4051b5"), MATERIAL.get(accent, "#ffc105")
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    h = color.lstrip("#")
+    h = "".join(ch * 2 for ch in h) if len(h) == 3 else h[:6]
+    try:
+        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+    except ValueError:
+        return 64, 81, 181
+
+
+def _mix(a: str, b: str, t: float) -> str:
+    ra, rb = _rgb(a), _rgb(b)
+    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ra, rb, strict=True))
+
+
+def _luminance(color: str) -> float:
+    r, g, b = _rgb(color)
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255

@@ -1,0 +1,40 @@
+"""The plugin's options in mkdocs.yml (`plugins: [hcti: {...}]`), each with its default and a doc line."""
+
+from __future__ import annotations
+
+from mkdocs.config import base
+from mkdocs.config import config_options as c
+
+from hcti_build import IMAGE_FORMATS
+
+
+class HctiConfig(base.Config):
+    enabled = c.Type(bool, default=True)
+    """Turn the whole plugin off (e.g. `enabled: !ENV [HCTI_ENABLED, true]`)."""
+    cards = c.Type(bool, default=True)
+    """Generate a social card for every page and add og:/twitter: meta tags."""
+    cards_template = c.Optional(c.File(exists=True))
+    """A Jinja2 HTML file of the site's (relative to mkdocs.yml) rendered as the card; default: the built-in one."""
+    cards_dir = c.Type(str, default="assets/images/social")
+    """Where cards go, relative to site_dir."""
+    cards_format = c.Choice(IMAGE_FORMATS, default="png")
+    """Card image format."""
+    cards_width = c.Type(int, default=1200)
+    """Card width in CSS pixels."""
+    cards_height = c.Type(int, default=630)
+    """Card height in CSS pixels."""
+    device_scale = c.Type((int, float), default=1)
+    """Pixel ratio of cards (1: a 1200x630 image; 2: 2400x1260)."""
+    cards_include = c.ListOfItems(c.Type(str), default=[])
+    """Globs of page sources (e.g. `blog/*.md`) that get a card; empty: every page."""
+    cards_exclude = c.ListOfItems(c.Type(str), default=[])
+    """Globs of page sources that get no card."""
+    cards_options = c.Type(dict, default={})
+    """Values the template reads as `options.*` (built-in: logo, background, background_end, accent, color,
+    font_family); a page's front matter `hcti: {card: {...}}` overrides them, `hcti: {card: false}` opts out."""
+    directives = c.Type(bool, default=True)
+    """Render hcti directives (```hcti fences, ![](hcti:...) links) in pages."""
+    cache_dir = c.Type(str, default=".cache/hcti")
+    """The image store, relative to mkdocs.yml."""
+    concurrency = c.Optional(c.Type(int))
+    """Cards rendered at once: pages in the browser's pool (default 2)."""
