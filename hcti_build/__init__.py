@@ -23,11 +23,13 @@ from .errors import (
     WriteError,
 )
 from .files import write_if_changed
+from .head import card_tags, meta_html
 from .options import IMAGE_FORMATS, CreateOptions, ImageQuery
 from .store import Store
-from .templates import Templates
+from .templates import BUILTIN_TEMPLATES, Templates, card_options
 
 __all__ = [
+    "BUILTIN_TEMPLATES",
     "Asset",
     "BadRequestError",
     "BrowserNotFoundError",
@@ -51,7 +53,10 @@ __all__ = [
     "UnsupportedFormatError",
     "WriteError",
     "cancellable",
+    "card_options",
+    "card_tags",
     "find_chromium",
+    "meta_html",
     "render",
     "rewrite_markdown",
     "write_if_changed",

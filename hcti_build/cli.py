@@ -1,12 +1,13 @@
-"""The `hcti` command: render, get, ls, rm, usage, build, watch, serve, sign.
+"""The `hcti` command: render, get, ls, rm, usage, build, watch, og, serve, sign.
 
 Errors are the API's JSON on stderr with exit code 2."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,7 +16,7 @@ import click
 from .config import config_value
 from .errors import HctiError
 from .files import atomic_write, read_utf8
-from .options import CREATE_PARAMS, FORMATS, CreateOptions, ImageQuery, parse_format
+from .options import CREATE_PARAMS, FORMATS, IMAGE_FORMATS, CreateOptions, ImageQuery, parse_format
 from .signing import Credentials, signed_url
 from .store import Store
 
@@ -32,6 +33,25 @@ def _creation_options(func: F) -> F:
         else:
             func = click.option(*names, p.name, default=None, metavar="VALUE", help=p.describe())(func)
     return func
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[Callable[[int, int], None]]:
+    """A progress callback for long runs: a bar on a terminal (stderr), nothing otherwise."""
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and sys.stderr.isatty():
+            bar = click.progressbar(length=total, label="rendering", file=sys.stderr).__enter__()
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        yield progress
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
 
 
 def _fail(exc: HctiError, where: str = "") -> None:
@@ -175,22 +195,11 @@ def build(**kwargs: Any) -> None:
     <img src="hcti:..."> in HTML/Jinja2, %%hcti cells in notebooks. Unchanged directives are store hits.
     """
     builder = _builder(**kwargs)
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None and sys.stderr.isatty():
-            bar = click.progressbar(length=total, label="rendering", file=sys.stderr).__enter__()
-        if bar is not None:
-            bar.update(1)
-
     try:
-        report = builder.build(on_progress=progress)
+        with _progress() as progress:
+            report = builder.build(on_progress=progress)
     except HctiError as exc:
         _fail(exc)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
     for err in report.errors:
         click.echo(str(err), err=True)
     click.echo(report.summary(), err=True)
@@ -229,6 +238,63 @@ def watch(poll: bool, debounce: int, **kwargs: Any) -> None:
         serve_forever(Watcher(builder, debounce=debounce / 1000, polling=poll, on_report=report))
     except HctiError as exc:
         _fail(exc)
+
+
+@main.command()
+@click.argument("site_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--site-url",
+    help="The site's public URL (og:image must be absolute); default: site_url in [tool.hcti], else each page's canonical URL.",
+)
+@click.option("--template", type=click.Path(exists=True, dir_okay=False), help="A Jinja2 HTML card (default: the built-in one).")
+@click.option("--screenshot", is_flag=True, help="Every card a screenshot of its page (else only pages with hcti:selector).")
+@click.option("--cards-dir", default="assets/images/social", show_default=True, help="Where cards go in the site.")
+@click.option("--format", "fmt", type=click.Choice(list(IMAGE_FORMATS)), default="png", show_default=True, help="Card format.")
+@click.option("--include", multiple=True, help="Only pages matching this glob (relative to SITE_DIR); repeatable.")
+@click.option("--exclude", multiple=True, help="No card for pages matching this glob; repeatable.")
+@click.option("--site-name", help="The site's name on cards (default: og:site_name, or the end its pages' titles share).")
+@click.option("--jobs", type=click.IntRange(1, 64), help="Concurrent renders (default: the page pool).")
+@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+@click.option("--check", is_flag=True, help="Change nothing: exit 1 listing pages whose card tags are missing or broken.")
+def og(site_dir: str, store_path: str | None, check: bool, jobs: int | None, fmt: str, **kwargs: Any) -> None:
+    """A social card for every page of a built site (Zensical, Sphinx, Jupyter Book, Hugo, plain HTML), and
+    the page's og:/twitter: tags. Run it again: unchanged pages render nothing and no byte changes.
+
+    Pages may say how (as the hosted API's OG Image Configs): meta hcti:selector (a screenshot of that element),
+    hcti:css, hcti:viewport_width/height, hcti:ms_delay, hcti:content_version, html:tv:NAME (template values),
+    hcti:card=false (no card).
+    """
+    from .og import OgSettings, SiteCards, check_site
+
+    configured = config_value("site_url")
+    settings = OgSettings(
+        Path(site_dir),
+        site_url=kwargs["site_url"] or (configured[0] if configured else None),
+        template=Path(kwargs["template"]) if kwargs["template"] else None,
+        screenshot=kwargs["screenshot"],
+        cards_dir=kwargs["cards_dir"],
+        format=fmt,
+        include=tuple(kwargs["include"]),
+        exclude=tuple(kwargs["exclude"]),
+        site_name=kwargs["site_name"],
+    )
+    if check:
+        problems = check_site(settings)
+        for line in problems:
+            click.echo(line, err=True)
+        click.echo(f"hcti og --check: {len(problems)} problem(s)", err=True)
+        sys.exit(1 if problems else 0)
+    try:
+        cards = SiteCards(settings, Store(store_path), jobs=jobs)
+        with _progress() as progress:
+            report = cards.run(on_progress=progress)
+    except HctiError as exc:
+        _fail(exc)
+    for err in report.errors:
+        click.echo(err, err=True)
+    click.echo(report.summary(), err=True)
+    if report.errors:
+        sys.exit(1)
 
 
 def _server_module() -> Any:

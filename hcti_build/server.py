@@ -129,7 +129,7 @@ class Api:
         # Renders block a thread for their whole duration; their own pool keeps them from starving the threads
         # that serve stored images.
         self._render_threads = concurrent.futures.ThreadPoolExecutor(self.queue.limit, thread_name_prefix="hcti-serve")
-        templates = Path(__file__).parent / "templates"
+        templates = Path(__file__).parent / "html"
         self._jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), autoescape=True)
 
     def close(self) -> None:

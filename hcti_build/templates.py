@@ -23,6 +23,10 @@ from markupsafe import Markup
 
 from .errors import BadRequestError
 
+# The built-in social card (`card.html`, 1200x630), shared by the MkDocs plugin and `hcti og`, and its fonts.
+BUILTIN_TEMPLATES = Path(__file__).parent / "html"
+CARD_FONTS = '"Noto Sans", "Noto Sans CJK SC", "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Color Emoji", sans-serif'
+
 
 class Templates:
     """Jinja2 templates under the root, rendered sandboxed and autoescaped; records which files each read."""
@@ -165,3 +169,35 @@ def tag_arguments(args: str) -> dict[str, Any]:
                 f"{kw.key}: a build needs a constant value here (render the template with HctiExtension instead)"
             ) from None
     return out
+
+
+def card_options(primary: str = "#4051b5", accent: str = "#ffc105") -> dict[str, Any]:
+    """The built-in card's `options` for a site's two colours (default: Material's indigo and amber): a darker
+    shade of the primary for its disc, and dark or light text by the primary's luminance."""
+    return {
+        "background": primary,
+        "background_end": _mix(primary, "#000000", 0.45),
+        "accent": accent,
+        "color": "#111111" if _luminance(primary) > 0.6 else "#ffffff",
+        "font_family": CARD_FONTS,
+        "logo": None,
+    }
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    h = color.lstrip("#")
+    h = "".join(ch * 2 for ch in h) if len(h) == 3 else h[:6]
+    try:
+        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+    except ValueError:
+        return 64, 81, 181
+
+
+def _mix(a: str, b: str, t: float) -> str:
+    ra, rb = _rgb(a), _rgb(b)
+    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ra, rb, strict=True))
+
+
+def _luminance(color: str) -> float:
+    r, g, b = _rgb(color)
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255

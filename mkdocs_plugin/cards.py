@@ -34,6 +34,7 @@ from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
 from hcti_build import (
+    BUILTIN_TEMPLATES,
     Asset,
     Checker,
     CreateOptions,
@@ -43,14 +44,15 @@ from hcti_build import (
     Store,
     Templates,
     WriteError,
+    card_options,
+    card_tags,
+    meta_html,
     write_if_changed,
 )
 
 from .config import HctiConfig
-from .meta import card_tags, meta_html
 
 log = get_plugin_logger("hcti")
-BUILTIN = Path(__file__).parent / "templates"
 # Material for MkDocs' primary colours (the 500 shades its palette uses), by palette name.
 MATERIAL = {
     "red": "#ef5350", "pink": "#e92063", "purple": "#ab47bd", "deep purple": "#7e56c2", "indigo": "#4051b5",
@@ -59,7 +61,6 @@ MATERIAL = {
     "deep orange": "#ff6e42", "brown": "#795649", "grey": "#757575", "blue grey": "#546d78", "black": "#000000",
     "white": "#ffffff",
 }  # fmt: skip
-FONTS = '"Noto Sans", "Noto Sans CJK SC", "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Color Emoji", sans-serif'
 
 
 @dataclass
@@ -151,7 +152,7 @@ class Cards:
             self.templates = Templates(self.root, cache=True)
             self.template_name = Path(self.config.cards_template).resolve().relative_to(self.root).as_posix()
         else:
-            self.templates = Templates(BUILTIN, cache=True)
+            self.templates = Templates(BUILTIN_TEMPLATES, cache=True)
             self.template_name = "card.html"
         fmt = self.config.cards_format
         self.query = ImageQuery.from_mapping({"format": fmt})
@@ -339,15 +340,7 @@ def card_setting(page: Page) -> Any:
 
 
 def _default_options(config: MkDocsConfig) -> dict[str, Any]:
-    primary, accent = _palette(config)
-    return {
-        "background": primary,
-        "background_end": _mix(primary, "#000000", 0.45),
-        "accent": accent,
-        "color": "#111111" if _luminance(primary) > 0.6 else "#ffffff",
-        "font_family": FONTS,
-        "logo": None,
-    }
+    return card_options(*_palette(config))
 
 
 @contextlib.contextmanager
@@ -390,22 +383,3 @@ def _palette(config: MkDocsConfig) -> tuple[str, str]:
     primary = str(palette.get("primary", "indigo")).replace("-", " ").lower()
     accent = str(palette.get("accent", "amber")).replace("-", " ").lower()
     return MATERIAL.get(primary, "#4051b5"), MATERIAL.get(accent, "#ffc105")
-
-
-def _rgb(color: str) -> tuple[int, int, int]:
-    h = color.lstrip("#")
-    h = "".join(ch * 2 for ch in h) if len(h) == 3 else h[:6]
-    try:
-        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
-    except ValueError:
-        return 64, 81, 181
-
-
-def _mix(a: str, b: str, t: float) -> str:
-    ra, rb = _rgb(a), _rgb(b)
-    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ra, rb, strict=True))
-
-
-def _luminance(color: str) -> float:
-    r, g, b = _rgb(color)
-    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255

@@ -1,4 +1,4 @@
-"""A page's og:/twitter: meta tags: which tags a card gets (`card_tags`), and how they reach the page's head.
+"""How a page's og:/twitter: meta tags (`hcti_build.card_tags`) reach the head of a page MkDocs builds.
 
 The theme's template renders them (`HeadLoader` adds `{{ hcti_head }}` before its `</head>`); `finish_page`
 checks the built page has them once, and edits it only when the template did not render them or the theme
@@ -7,32 +7,14 @@ wrote some of them itself.
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
 import jinja2
 
+from hcti_build import meta_html
+
 HEAD_VAR = "hcti_head"  # the context variable with a page's meta tags (see HeadLoader)
-
-
-def card_tags(title: str, description: str, page_url: str, image_url: str, mime: str, pixels: tuple[int, int]) -> dict[str, str]:
-    """The tags of a page with a card, in the order they are written."""
-    return {
-        "og:type": "website",
-        "og:title": title,
-        "og:description": description,
-        "og:url": page_url,
-        "og:image": image_url,
-        "og:image:type": mime,
-        "og:image:width": str(pixels[0]),
-        "og:image:height": str(pixels[1]),
-        "og:image:alt": title,
-        "twitter:card": "summary_large_image",
-        "twitter:title": title,
-        "twitter:description": description,
-        "twitter:image": image_url,
-    }
 
 
 def finish_page(output: str, head: str, tags: dict[str, str]) -> str | None:
@@ -58,16 +40,6 @@ def present(output: str, start: int, end: int) -> set[str]:
     if output.find("og:", start, end) < 0 and output.find("twitter:", start, end) < 0:
         return set()
     return {m.group(1).lower() for m in _META.finditer(output, start, end)}
-
-
-def meta_html(tags: dict[str, str], present: set[str]) -> str:
-    lines = []
-    for key, value in tags.items():
-        if key in present or value == "":
-            continue
-        attr = "name" if key.startswith("twitter:") else "property"
-        lines.append(f'<meta {attr}="{key}" content="{html.escape(value, quote=True)}">')
-    return "\n".join(lines) + "\n" if lines else ""
 
 
 def insert_meta(output: str, tags: dict[str, str]) -> str:

@@ -1,0 +1,222 @@
+"""`hcti og` on built sites: a hand-written one (screenshots by hcti:selector, html:tv: values, opt-outs, broken
+pages), and the real generators' output (`zensical build`, `sphinx-build`), run by their own CLIs; and the MkDocs
+plugin under `properdocs build`."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import CountingChromium, load
+
+from hcti_build.head import read_head
+
+BIN = Path(sys.executable).parent
+HCTI = [str(BIN / "hcti")]
+SITE_URL = "https://example.org/docs/"
+OWNED = ("og:image", "og:image:type", "og:image:width", "og:image:height", "og:image:alt", "twitter:card", "twitter:image")
+PAGE_TAGS = ("og:title", "og:url", "og:type", "og:site_name", *OWNED)  # and og:description where the page has one
+
+CARD = """<!DOCTYPE html><html><head><style>html,body{margin:0}
+body{width:{{ width }}px;height:{{ height }}px;background:{{ colour | default('#00ff00') | css }}}</style></head>
+<body><h1>{{ page.title }}</h1><p>{{ site.name }} {{ count * 2 if count is defined else '' }}</p></body></html>
+"""
+
+
+def page(title: str, head: str = "", body: str = "<p>text</p>") -> str:
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n  <head>\n    <meta charset="utf-8">\n    <title>{title} - Hand Site</title>\n'
+        f"    {head}\n  </head>\n  <body>{body}</body>\n</html>\n"
+    )
+
+
+def make_site(root: Path) -> Path:
+    site = root / "site"
+    (site / "guide").mkdir(parents=True)
+    (site / "css").mkdir()
+    (site / "css" / "box.css").write_text(".box{width:300px;height:150px;background:rgb(255,0,0);margin:40px}")
+    (site / "index.html").write_text(page('Home & "quotes" <ok>', '<meta name="description" content="The home page">'))
+    (site / "guide" / "index.html").write_text(
+        page("Guide", '<meta name="html:tv:colour" content="#0000ff">\n    <meta name="html:tv:count" content="21">')
+    )
+    (site / "guide" / "shot.html").write_text(
+        page(
+            "Shot",
+            '<link rel="stylesheet" href="../css/box.css">\n    <meta name="hcti:selector" content=".box">',
+            '<div class="box"></div>',
+        )
+    )
+    (site / "private.html").write_text(page("Private", '<meta name="hcti:card" content="false">'))
+    (site / "old.html").write_text(page("Moved", '<meta http-equiv="refresh" content="0; url=index.html">'))
+    (site / "404.html").write_text(page("Not found"))
+    (site / "broken.html").write_text("<title>Broken <b>markup</title><meta name=description content='no quotes'><p>unclosed")
+    (root / "card.html").write_text(CARD)
+    return site
+
+
+def og(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HCTI, "og", *args], cwd=root, capture_output=True, text=True, timeout=240, env={**os.environ, **(env or {})}
+    )
+
+
+def tree(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def tags_of(path: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for m in read_head(path.read_text()).metas:
+        found.setdefault(m.key, []).append(m.content)
+    return found
+
+
+def card_of(site: Path, page_path: Path) -> Path:
+    (url,) = tags_of(page_path)["og:image"]
+    assert url.startswith(SITE_URL), url
+    return site / url[len(SITE_URL) :]
+
+
+def test_a_hand_written_site_gets_one_card_and_one_of_each_tag(tmp_path: Path, counting_chromium: CountingChromium) -> None:
+    site = make_site(tmp_path)
+    before = tree(site)
+    env = {"HCTI_CHROMIUM": str(counting_chromium.path)}
+    done = og(tmp_path, "site", "--site-url", SITE_URL, "--template", "card.html", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("hcti og: 4 pages, 4 rendered, 0 reused, 2 skipped in ")
+    for rel in ("index.html", "guide/index.html", "guide/shot.html", "broken.html"):
+        tags = tags_of(site / rel)
+        assert all(len(tags.get(key, [])) == 1 for key in PAGE_TAGS) and len(tags.get("og:description", [])) <= 1, (rel, tags)
+        assert tags["og:image"][0].startswith(SITE_URL) and tags["og:url"][0].startswith(SITE_URL)
+        assert card_of(site, site / rel).is_file()
+    home = (site / "index.html").read_text()
+    assert 'content="Home &amp; &quot;quotes&quot; &lt;ok&gt;"' in home  # the <title> without " - Hand Site", escaped
+    assert tags_of(site / "index.html")["og:description"] == ["The home page"]
+    assert tags_of(site / "index.html")["og:site_name"] == ["Hand Site"]
+    assert tags_of(site / "guide/index.html")["og:url"] == [SITE_URL + "guide/"]
+    for rel in ("private.html", "old.html", "404.html"):  # opted out, a redirect stub, the 404 page: untouched
+        assert tree(site)[rel] == before[rel]
+    # Nothing else in a page changed: without the lines it added, a page is the page it was.
+    kept = [line for line in home.splitlines(keepends=True) if not line.startswith(("<meta property=", "<meta name="))]
+    assert hashlib.sha256("".join(kept).encode()).hexdigest() == before["index.html"]
+    # The template's html:tv: values: a blue card whose text says 42; the others green, 1200x630.
+    guide = load(card_of(site, site / "guide/index.html")).convert("RGB")
+    assert guide.size == (1200, 630) and guide.getpixel((1150, 600)) == (0, 0, 255)
+    assert load(card_of(site, site / "index.html")).convert("RGB").getpixel((1150, 600)) == (0, 255, 0)
+    # hcti:selector: a screenshot of that element of the page itself, its stylesheet loaded from the site.
+    shot = load(card_of(site, site / "guide/shot.html")).convert("RGB")
+    assert shot.size == (300, 150) and shot.getpixel((150, 75)) == (255, 0, 0)
+    assert tags_of(site / "guide/shot.html")["og:image:width"] == ["300"]
+    launches = counting_chromium.launches()
+    assert launches == 1
+
+    # Again: nothing rendered, no browser, not one byte changed.
+    first = tree(site)
+    again = og(tmp_path, "site", "--site-url", SITE_URL, "--template", "card.html", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "4 pages, 0 rendered, 4 reused, 2 skipped" in again.stderr
+    assert tree(site) == first and counting_chromium.launches() == launches
+    assert og(tmp_path, "--check", "site").returncode == 0
+
+
+def test_check_names_the_pages_whose_card_is_missing(tmp_path: Path) -> None:
+    site = make_site(tmp_path)
+    assert og(tmp_path, "site", "--site-url", SITE_URL).returncode == 0
+    card_of(site, site / "guide/index.html").unlink()
+    done = og(tmp_path, "--check", "site")
+    assert done.returncode == 1
+    assert "guide/index.html: og:image https://example.org/docs/assets/images/social/" in done.stderr
+    assert "is not a file of the site" in done.stderr and "index.html: " in done.stderr
+    (site / "extra.html").write_text(page("Extra"))
+    assert "extra.html: 0 og:image tags, not 1" in og(tmp_path, "--check", "site").stderr
+
+
+def test_a_page_that_cannot_render_is_named_and_the_others_are_done(tmp_path: Path) -> None:
+    site = make_site(tmp_path)
+    (site / "bad.html").write_text(page("Bad", '<meta name="hcti:selector" content=".missing">'))
+    (site / "worse.html").write_text(page("Worse", '<meta name="hcti:viewport_width" content="99999">'))
+    done = og(tmp_path, "site", "--site-url", SITE_URL)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "bad.html: selector '.missing' matched no element" in done.stderr
+    assert "worse.html: viewport_width must be an integer between 1 and 5000" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("hcti og failed: 4 pages")
+    assert "og:image" not in (site / "bad.html").read_text() and "og:image" in (site / "index.html").read_text()
+
+
+def test_without_a_site_url_or_canonical_urls_it_says_what_to_give(tmp_path: Path) -> None:
+    site = make_site(tmp_path)
+    before = tree(site)
+    done = og(tmp_path, "site")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "index.html: og:image must be an absolute URL: give --site-url (or site_url under [tool.hcti])" in done.stderr
+    assert tree(site) == before  # nothing written
+    (tmp_path / "hcti.toml").write_text(f'site_url = "{SITE_URL}"\n')
+    assert og(tmp_path, "site").returncode == 0 and tags_of(site / "index.html")["og:url"] == [SITE_URL]
+
+
+def test_zensical_site(tmp_path: Path) -> None:
+    """Zensical runs no MkDocs plugins: its built site gets its cards afterwards, from its canonical URLs."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "mkdocs.yml").write_text("site_name: Zen & Co\nsite_url: https://example.org/zen/\n")
+    (tmp_path / "docs" / "index.md").write_text("# Welcome\n\nHello.\n")
+    (tmp_path / "docs" / "setup.md").write_text("---\ndescription: Set it up ✨ 日本語\n---\n# Setup\n\nBody.\n")
+    built = subprocess.run([str(BIN / "zensical"), "build"], cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert built.returncode == 0, built.stderr
+    done = og(tmp_path, "site")
+    assert done.returncode == 0, done.stderr
+    assert "2 pages, 2 rendered" in done.stderr
+    tags = tags_of(tmp_path / "site" / "setup" / "index.html")
+    assert tags["og:title"] == ["Setup"] and tags["og:description"] == ["Set it up ✨ 日本語"]
+    assert tags["og:url"] == ["https://example.org/zen/setup/"] and tags["og:site_name"] == ["Zen & Co"]
+    (image,) = tags["og:image"]
+    assert image.startswith("https://example.org/zen/assets/images/social/")
+    card = load(tmp_path / "site" / image[len("https://example.org/zen/") :])
+    assert card.size == (1200, 630)
+    first = tree(tmp_path / "site")
+    assert "0 rendered" in og(tmp_path, "site").stderr and tree(tmp_path / "site") == first
+
+
+def test_sphinx_site(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text('project = "Sphinx & Co"\nhtml_baseurl = "https://example.org/sx/"\n')
+    (src / "index.rst").write_text("Welcome\n=======\n\n.. meta::\n   :description: The start page\n\n.. toctree::\n\n   guide\n")
+    (src / "guide.rst").write_text("The guide\n=========\n\nText.\n")
+    built = subprocess.run(
+        [str(BIN / "sphinx-build"), "-q", "-b", "html", "src", "out"], cwd=tmp_path, capture_output=True, text=True, timeout=240
+    )
+    assert built.returncode == 0, built.stderr
+    done = og(tmp_path, "out", "--site-url", "https://example.org/sx/", "--exclude", "genindex.html", "--exclude", "search.html")
+    assert done.returncode == 0, done.stderr
+    tags = tags_of(tmp_path / "out" / "index.html")
+    assert tags["og:description"] == ["The start page"] and tags["og:title"] == ["Welcome"]
+    assert tags["og:site_name"] == ["Sphinx & Co documentation"]
+    guide = tags_of(tmp_path / "out" / "guide.html")
+    assert guide["og:url"] == ["https://example.org/sx/guide.html"] and len(guide["og:image"]) == 1
+    assert "og:image" not in (tmp_path / "out" / "search.html").read_text()
+
+
+def test_the_mkdocs_plugin_under_properdocs(tmp_path: Path) -> None:
+    """ProperDocs continues MkDocs 1.x: the plugin is registered for it and runs under `properdocs build`."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "properdocs.yml").write_text(
+        "site_name: Proper\nsite_url: https://example.org/pd/\ntheme: mkdocs\nplugins:\n  - hcti\n"
+    )
+    (tmp_path / "docs" / "index.md").write_text(
+        "# Home\n\n```hcti\n<div style='width:40px;height:20px;background:#f00'></div>\n```\n"
+    )
+    done = subprocess.run([str(BIN / "properdocs"), "build"], cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert "hcti: 1 cards (1 rendered, 0 reused), 1 directive images" in done.stderr
+    tags = tags_of(tmp_path / "site" / "index.html")
+    (image,) = tags["og:image"]
+    assert load(tmp_path / "site" / image[len("https://example.org/pd/") :]).size == (1200, 630)
+    assert html.unescape(tags["og:title"][0]) == "Home"
+    assert shutil.which("properdocs", path=str(BIN))
