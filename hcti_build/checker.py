@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HctiError
-from .files import settled
+from .files import settled, stamp
 from .options import ImageQuery
 from .store import Store
 
@@ -46,7 +46,7 @@ class Checker:
         self.paths = dict(zip(ids, paths, strict=True))
         # The files the helper reads. One written too recently is left to the caller's own check: its stamp could
         # be the same after another write in the same clock tick (see `files.settled`).
-        self.stamps = {i: st for i, p in self.paths.items() if (st := _stamp(p)) and settled(st[2])}
+        self.stamps = {i: st for i, p in self.paths.items() if (st := stamp(p)) and settled(st[2])}
         self.results: dict[str, tuple[int, int]] | None = None
 
     @classmethod
@@ -77,7 +77,7 @@ class Checker:
         if self.results is None:
             self.results = self._collect()
         pixels = self.results.get(image_id)
-        if pixels is None or image_id not in self.stamps or _stamp(self.paths[image_id]) != self.stamps[image_id]:
+        if pixels is None or image_id not in self.stamps or stamp(self.paths[image_id]) != self.stamps[image_id]:
             return None
         return pixels
 
@@ -109,12 +109,3 @@ class Checker:
         if self.out is not None:
             self.out.close()
             self.out = None
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    """Which file is at ``path``, and whether it was written since (not its ctime: links to it change that)."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns

@@ -264,7 +264,9 @@ def og(site_dir: str, store_path: str | None, check: bool, jobs: int | None, fmt
     hcti:css, hcti:viewport_width/height, hcti:ms_delay, hcti:content_version, html:tv:NAME (template values),
     hcti:card=false (no card).
     """
-    from .og import OgSettings, SiteCards, check_site
+    from .browser import Engine
+    from .og import OgSettings, SiteCards
+    from .site import check_site
 
     configured = config_value("site_url")
     settings = OgSettings(
@@ -279,17 +281,21 @@ def og(site_dir: str, store_path: str | None, check: bool, jobs: int | None, fmt
         site_name=kwargs["site_name"],
     )
     if check:
-        problems = check_site(settings)
+        problems = check_site(settings.site, settings.include, settings.exclude)
         for line in problems:
             click.echo(line, err=True)
         click.echo(f"hcti og --check: {len(problems)} problem(s)", err=True)
         sys.exit(1 if problems else 0)
+    # One author's pages: the pool's pages share a context, and a static card replaces the one before in place.
+    engine = Engine(isolate=False)
     try:
-        cards = SiteCards(settings, Store(store_path), jobs=jobs)
+        cards = SiteCards(settings, Store(store_path, engine=engine), jobs=jobs)
         with _progress() as progress:
             report = cards.run(on_progress=progress)
     except HctiError as exc:
         _fail(exc)
+    finally:
+        engine.close()
     for err in report.errors:
         click.echo(err, err=True)
     click.echo(report.summary(), err=True)

@@ -30,6 +30,16 @@ def settled(mtime_ns: int) -> bool:
     return time.time_ns() - mtime_ns > RACY_NS
 
 
+def stamp(path: Path) -> tuple[int, int, int] | None:
+    """Which file is at ``path``, and whether it was written since: (inode, size, mtime_ns), or None. Not its
+    ctime: a hard link to it changes that."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def _temporary(folder: Path) -> tuple[int, Path]:
     """A new temporary file in ``folder``, open for writing. Made with mode 0666 so that the process's umask
     applies as it does to any file it creates (mkstemp's 0600 would make outputs private)."""

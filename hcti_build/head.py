@@ -17,6 +17,10 @@ from html.parser import HTMLParser
 # Elements that may stand in a head; any other start tag (or text) begins the body, as in a browser.
 _HEAD_TAGS = frozenset({"base", "link", "meta", "noscript", "script", "style", "template", "title"})
 _HEAD_END = re.compile(r"</head\s*>", re.I)
+# What the parser need not see of a head: script and style bodies, and links other than the canonical one.
+# Blanked to spaces of the same length (so offsets hold), they cost it nothing; a generator's head is mostly
+# these (Material's: ~30 of them).
+_SKIPPED = re.compile(r"(<(script|style)\b[^>]*>).*?(</\2\s*>)|<link\b[^>]*>", re.I | re.S)
 _BODY_START = re.compile(r"<body[\s>/]", re.I)
 
 
@@ -118,14 +122,23 @@ def read_head(text: str) -> Head:
     """The head of a page's text (the text up to `</head>`, or to `<body>` when it has none, is parsed)."""
     stop = _HEAD_END.search(text) or _BODY_START.search(text)
     end = stop.end() if stop else len(text)
-    parser = _HeadParser(text[:end])
-    parser.feed(text[:end])
+    part = _SKIPPED.sub(_blank, text[:end])
+    parser = _HeadParser(part)
+    parser.feed(part)
     parser.close()
     head = parser.head
     if not parser.done:  # neither </head> nor a body element: after the last tag of the head
         head.insert_at = stop.start() if stop else parser.title_at if parser.in_title else parser.after
     head.title = " ".join("".join(parser.title).split())
     return head
+
+
+def _blank(m: re.Match[str]) -> str:
+    """A script or style element kept as its tags around blank content; a link other than the canonical one
+    blanked whole."""
+    if m.group(2):
+        return m.group(1) + re.sub(r"[^\n]", " ", m.group(0)[len(m.group(1)) : len(m.group(0)) - len(m.group(3))]) + m.group(3)
+    return m.group(0) if "canonical" in m.group(0).lower() else re.sub(r"[^\n]", " ", m.group(0))
 
 
 def card_tags(title: str, description: str, page_url: str, image_url: str, mime: str, pixels: tuple[int, int]) -> dict[str, str]:

@@ -6,19 +6,18 @@ template rendered with the page's values, or a screenshot of the page itself whe
 content-addressed through the store (an unchanged page is a store hit, no browser), written into the site, and
 the page's head is edited in place (`head.edit_head`): a second run renders nothing and changes no byte.
 
-The chain: `SiteCards.run` -> `_read_all` (pages, skips) -> `_request` (each page's card) -> `_render_all` (the
-misses, concurrently) -> `_write_all` (cards and heads).
+The chain: `SiteCards.run` -> `_read_all` (pages, skips) -> `_submit_all` (each page's card request; hits
+written, misses submitted to the engine's pages) -> `_collect` (each rendered card written as it finishes).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import fnmatch
+import hashlib
 import json
-import os
 import posixpath
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,10 @@ from urllib.parse import urljoin, urlsplit
 
 from .assets import Asset
 from .errors import BadRequestError, HctiError
-from .files import write_if_changed
+from .files import atomic_write, settled, stamp, write_if_changed
 from .head import Head, card_tags, edit_head, read_head, tag_span
 from .options import CREATE_PARAMS, CreateOptions, ImageQuery
+from .site import common_suffix, opted_out, site_pages, strip_suffix, template_values, url_path
 from .store import Store
 from .templates import BUILTIN_TEMPLATES, Templates, card_options
 
@@ -48,7 +48,6 @@ PAGE_PARAMS = (
 )
 CARD_SIZE = (1200, 630)
 VIEWPORT = ("viewport_width", "viewport_height")
-_SEPARATORS = (" - ", " — ", " – ", " | ", " · ")
 
 
 @dataclass(frozen=True)
@@ -87,12 +86,15 @@ class OgPage:
 
 @dataclass
 class OgReport:
+    """What a run did: pages given a card (``rendered`` of them rendered now), pages skipped (opted out,
+    redirect stubs), files written (cards and pages, relative to the site), and `page: reason` errors."""
+
+    errors: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
     pages: int = 0
     rendered: int = 0
     skipped: int = 0
     seconds: float = 0.0
-    written: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         head = "hcti og failed" if self.errors else "hcti og"
@@ -122,6 +124,16 @@ class SiteCards:
         self.card_store = Store(store.path, root=self.templates.root, engine=store.engine)
         self.query = ImageQuery.from_mapping({"format": settings.format})
         self.jobs = jobs or store.engine.pool_size
+        self.memo = PageMemo(store.path / "og-memo" / f"{_digest(str(self.site))}.json", self._memo_header())
+
+    def _memo_header(self) -> dict[str, Any]:
+        """What a page's card and tags depend on besides the page: the settings, the template's bytes, the
+        Chromium, and hcti-build's code."""
+        settings = {k: str(v) for k, v in vars(self.settings).items() if k != "site"}
+        template = (self.templates.root / self.template_name).read_bytes()
+        code = [Path(__file__).with_name(n).stat().st_mtime_ns for n in ("og.py", "head.py", "templates.py", "options.py")]
+        return {"version": PageMemo.VERSION, "settings": settings, "template": _digest(template), "code": code,
+                "fingerprint": self.site_store.fingerprint()}  # fmt: skip
 
     def close(self) -> None:
         self.site_store.close()
@@ -131,21 +143,27 @@ class SiteCards:
         t0 = time.perf_counter()
         report = OgReport()
         pages = self._read_all(report)
-        site_name = self.settings.site_name or _common_suffix([p.head.title for p in pages])
-        ready = [p for p in pages if self._request(p, site_name, report)]
-        self._render_all(ready, report, on_progress)
-        self._write_all([p for p in ready if p.image_id], report)
+        site_name = self.settings.site_name or common_suffix([p.head.title for p in pages])
+        # The store's misses render on the engine's pages while the other pages are prepared and written.
+        with concurrent.futures.ThreadPoolExecutor(self.jobs, thread_name_prefix="hcti-og") as pool:
+            misses = self._submit_all(pages, site_name, pool, report)
+            self._collect(misses, report, on_progress)
+        self.memo.save()
         report.seconds = time.perf_counter() - t0
         return report
 
     # -- reading --------------------------------------------------------------------------------------
     def _read_all(self, report: OgReport) -> list[OgPage]:
         pages = []
-        for rel in site_pages(self.site, self.settings):
+        for rel in site_pages(self.site, self.settings.include, self.settings.exclude):
+            if self.memo.unchanged(self.site, rel):  # left as the last run made it: nothing to read
+                report.pages += 1
+                continue
             text = (self.site / rel).read_bytes().decode("utf-8", "surrogateescape")  # every byte kept as it was
             head = read_head(text)
-            if _opted_out(head):
+            if opted_out(head):
                 report.skipped += 1
+                self.memo.forget(rel)
                 continue
             pages.append(OgPage(rel, text, head))
         return pages
@@ -156,7 +174,7 @@ class SiteCards:
         try:
             page.url, page.base_url = self._urls(page)
             head = page.head
-            title = head.get("og:title") or _strip_suffix(head.title, site_name) or site_name or page.rel
+            title = head.get("og:title") or strip_suffix(head.title, site_name) or site_name or page.rel
             page.title, page.description = title, head.get("og:description") or head.get("description") or ""
             page.site_name = head.get("og:site_name") or site_name or urlsplit(page.base_url).netloc
             params = self._page_params(head)
@@ -173,7 +191,7 @@ class SiteCards:
     def _urls(self, page: OgPage) -> tuple[str, str]:
         """The page's absolute URL and the site folder's. og:image must be absolute: from --site-url, else from
         the page's canonical URL."""
-        path = _url_path(page.rel)
+        path = url_path(page.rel)
         if self.settings.site_url:
             base = self.settings.site_url.rstrip("/") + "/"
             return base + path, base
@@ -223,7 +241,7 @@ class SiteCards:
         options = card_options()
         site["palette"] = {"primary": options["background"], "accent": options["accent"]}
         values = {
-            **_template_values(head),
+            **template_values(head),
             "page": {"title": page.title, "description": page.description, "url": page.url, "lang": head.lang, "dir": head.dir},
             "site": site,
             "options": options,
@@ -236,44 +254,60 @@ class SiteCards:
         return CreateOptions.from_mapping({**size, "device_scale": 1, **params, "html": html})
 
     # -- rendering and writing ------------------------------------------------------------------------
-    def _render_all(self, pages: list[OgPage], report: OgReport, on_progress: Callable[[int, int], None] | None) -> None:
-        """The pages whose card the store lacks, rendered concurrently on the engine's pages."""
-        misses = [p for p in pages if p.image_id is None]
-        if not misses:
-            return
-        with concurrent.futures.ThreadPoolExecutor(self.jobs, thread_name_prefix="hcti-og") as pool:
-            futures = {pool.submit(self._ensure, p): p for p in misses}
-            for done, fut in enumerate(concurrent.futures.as_completed(futures), 1):
-                page = futures[fut]
-                try:
-                    page.image_id, page.rendered = fut.result()
-                except HctiError as exc:
-                    report.errors.append(f"{page.rel}: {exc.message}")
-                if on_progress:
-                    on_progress(done, len(misses))
+    def _submit_all(
+        self, pages: list[OgPage], site_name: str | None, pool: concurrent.futures.Executor, report: OgReport
+    ) -> dict[concurrent.futures.Future[tuple[str, bool]], OgPage]:
+        """Each page's card request: a store hit is written at once, a miss submitted for rendering."""
+        misses = {}
+        for page in pages:
+            if not self._request(page, site_name, report):
+                continue
+            if page.image_id is None:
+                misses[pool.submit(self._ensure, page)] = page
+            else:
+                self._write(page, report)
+        return misses
+
+    def _collect(
+        self,
+        misses: dict[concurrent.futures.Future[tuple[str, bool]], OgPage],
+        report: OgReport,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> None:
+        """Each rendered card written as its render finishes; a failed one reported with its page."""
+        for done, fut in enumerate(concurrent.futures.as_completed(misses), 1):
+            page = misses[fut]
+            try:
+                page.image_id, page.rendered = fut.result()
+                self._write(page, report)
+            except HctiError as exc:
+                report.errors.append(f"{page.rel}: {exc.message}")
+            if on_progress:
+                on_progress(done, len(misses))
 
     @staticmethod
     def _ensure(page: OgPage) -> tuple[str, bool]:
         assert page.store is not None and page.options is not None
         return page.store.ensure(page.options, base=page.base)
 
-    def _write_all(self, pages: list[OgPage], report: OgReport) -> None:
+    def _write(self, page: OgPage, report: OgReport) -> None:
+        """The page's card into the site, and its tags into the page."""
+        assert page.store is not None and page.image_id is not None
         cards_dir = self.settings.cards_dir.strip("/")
-        for page in pages:
-            assert page.store is not None and page.image_id is not None
-            try:
-                asset = Asset.load(page.store, page.image_id, self.query).slim()
-                if asset.write(self.site / cards_dir / asset.name):
-                    report.written.append(f"{cards_dir}/{asset.name}")
-                assert asset.pixels is not None
-                image_url = page.base_url + f"{cards_dir}/{asset.name}"
-                tags = card_tags(page.title, page.description, page.url, image_url, asset.mime, asset.pixels)
-                self._edit(page, tags, report)
-            except HctiError as exc:
-                report.errors.append(f"{page.rel}: {exc.message}")
-                continue
-            report.pages += 1
-            report.rendered += page.rendered
+        try:
+            asset = Asset.load(page.store, page.image_id, self.query).slim()
+            if asset.write(self.site / cards_dir / asset.name):
+                report.written.append(f"{cards_dir}/{asset.name}")
+            assert asset.pixels is not None
+            image_url = page.base_url + f"{cards_dir}/{asset.name}"
+            tags = card_tags(page.title, page.description, page.url, image_url, asset.mime, asset.pixels)
+            self._edit(page, tags, report)
+            self.memo.record(self.site, page.rel, f"{cards_dir}/{asset.name}")
+        except HctiError as exc:
+            report.errors.append(f"{page.rel}: {exc.message}")
+            return
+        report.pages += 1
+        report.rendered += page.rendered
 
     def _edit(self, page: OgPage, tags: dict[str, str], report: OgReport) -> None:
         tags = {**tags, "og:site_name": page.site_name}
@@ -282,94 +316,54 @@ class SiteCards:
             report.written.append(page.rel)
 
 
-def check_site(settings: OgSettings) -> list[str]:
-    """`hcti og --check`: each page that should have a card and has not one og:image (absolute, pointing at a
-    file of the site) and one twitter:image, as `page: problem`."""
-    site = settings.site.resolve()
-    problems = []
-    for rel in site_pages(site, settings):
-        head = read_head((site / rel).read_bytes().decode("utf-8", "surrogateescape"))
-        if _opted_out(head):
-            continue
-        for key in ("og:image", "twitter:image"):
-            found = [m.content for m in head.metas if m.key == key]
-            if len(found) != 1:
-                problems.append(f"{rel}: {len(found)} {key} tags, not 1")
-            elif not urlsplit(found[0]).scheme.startswith("http"):
-                problems.append(f"{rel}: {key} {found[0]} is not an absolute URL")
-            elif _file_for(site, found[0]) is None:
-                problems.append(f"{rel}: {key} {found[0]} is not a file of the site")
-    return problems
+class PageMemo:
+    """The pages the last run left with their card: a page whose file is the one it saw (same inode, size and
+    mtime; and, when the mtime is too recent to tell (`files.settled`), the same bytes) and whose card is still in
+    the site needs no reading. It holds only for the same header (settings, template, Chromium, code)."""
+
+    VERSION = 2
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path, self.header = path, header
+        self.pages: dict[str, list[Any]] = {}
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("header") == header:
+                self.pages = dict(saved["pages"])
+        except (OSError, ValueError, TypeError, AttributeError, KeyError):
+            pass  # no memo yet, or another's: every page is read
+        self.saved = dict(self.pages)
+
+    def unchanged(self, site: Path, rel: str) -> bool:
+        entry, now = self.pages.get(rel), stamp(site / rel)
+        if not entry or not now or entry[:3] != list(now) or not (site / entry[4]).is_file():
+            return False
+        return settled(now[2]) or _file_digest(site / rel) == entry[3]
+
+    def record(self, site: Path, rel: str, card: str) -> None:
+        now = stamp(site / rel)
+        if now:
+            self.pages[rel] = [*now, _file_digest(site / rel), card]
+
+    def forget(self, rel: str) -> None:
+        self.pages.pop(rel, None)
+
+    def save(self) -> None:
+        if self.pages == self.saved:
+            return
+        data = json.dumps({"header": self.header, "pages": self.pages}, sort_keys=True).encode()
+        try:
+            atomic_write(self.path, data, durable=False)
+        except HctiError:
+            pass  # a memo that cannot be written costs the next run its reading, nothing else
 
 
-def site_pages(site: Path, settings: OgSettings) -> Iterator[str]:
-    """The HTML files of a site that may get a card: not 404 pages, not in hidden folders, as --include and
-    --exclude say."""
-    for folder, dirs, files in os.walk(site):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            rel = (Path(folder) / name).relative_to(site).as_posix()
-            if not name.endswith((".html", ".htm")) or name == "404.html":
-                continue
-            if settings.include and not any(fnmatch.fnmatch(rel, g) for g in settings.include):
-                continue
-            if not any(fnmatch.fnmatch(rel, g) for g in settings.exclude):
-                yield rel
-
-
-def _opted_out(head: Head) -> bool:
-    """A redirect stub, or a page whose `hcti:card` says false."""
-    return head.refresh or (head.get("hcti:card") or "").strip().lower() in ("false", "0", "no", "off")
-
-
-def _file_for(site: Path, url: str) -> Path | None:
-    """The file of the site a URL names: the longest tail of its path that is a file under the site folder."""
-    parts = [p for p in urlsplit(url).path.split("/") if p]
-    for i in range(len(parts)):
-        path = site.joinpath(*parts[i:])
-        if path.is_file() and path.resolve().is_relative_to(site):
-            return path
-    return None
-
-
-def _url_path(rel: str) -> str:
-    """A page's URL below the site's: `index.html` is its folder (`a/`), other files keep their names."""
-    if rel == "index.html":
-        return ""
-    return rel[: -len("index.html")] if rel.endswith("/index.html") else rel
-
-
-def _template_values(head: Head) -> dict[str, Any]:
-    """`html:tv:NAME` metadata as template variables; a value that is JSON is read as JSON."""
-    values: dict[str, Any] = {}
-    for m in head.metas:
-        if m.key.startswith("html:tv:") and len(m.key) > len("html:tv:"):
-            try:
-                values[m.key[len("html:tv:") :]] = json.loads(m.content)
-            except ValueError:
-                values[m.key[len("html:tv:") :]] = m.content
-    return values
-
-
-def _common_suffix(titles: list[str]) -> str | None:
-    """The site's name where its generator puts it after every page's title ("Page - Site"): the last part
-    shared by at least half of the titles that have one."""
-    counts: dict[str, int] = {}
-    for title in titles:
-        for sep in _SEPARATORS:
-            if sep in title:
-                suffix = title.rsplit(sep, 1)[1].strip()
-                counts[suffix] = counts.get(suffix, 0) + 1
-                break
-    if not counts:
+def _file_digest(path: Path) -> str | None:
+    try:
+        return _digest(path.read_bytes())
+    except OSError:
         return None
-    best = max(counts, key=lambda k: counts[k])
-    return best if counts[best] * 2 >= len([t for t in titles if t]) else None
 
 
-def _strip_suffix(title: str, site_name: str | None) -> str:
-    if site_name:
-        for sep in _SEPARATORS:
-            if title.endswith(sep + site_name):
-                return title[: -len(sep + site_name)].strip()
-    return title
+def _digest(data: str | bytes) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()[:32]

@@ -160,6 +160,8 @@ class Render:
         cleared for the origins it could write to; sessionStorage is cleared by the ready script. Each slot has
         its own browser context (or shares one with the engine's other pages, of one author)."""
         slot = self.slot
+        if slot.reusable:  # the last document was static (no script could store anything) and loaded nothing
+            return
         current = origin_of(self.opts.url) if self.opts.url else None
         for origin in sorted({ORIGIN, slot.render_origin, current} - {None}):  # type: ignore[type-var]
             await slot.cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": STORAGE_TYPES})

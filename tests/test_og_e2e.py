@@ -220,3 +220,21 @@ def test_the_mkdocs_plugin_under_properdocs(tmp_path: Path) -> None:
     assert load(tmp_path / "site" / image[len("https://example.org/pd/") :]).size == (1200, 630)
     assert html.unescape(tags["og:title"][0]) == "Home"
     assert shutil.which("properdocs", path=str(BIN))
+
+
+def test_an_edited_page_gets_a_new_card_and_the_others_are_not_read_again(tmp_path: Path) -> None:
+    site = make_site(tmp_path)
+    assert og(tmp_path, "site", "--site-url", SITE_URL, "--template", "card.html").returncode == 0
+    for path in site.rglob("*.html"):  # as if the last run were a while ago: its stamps can be trusted
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 10_000_000_000))
+    again = og(tmp_path, "site", "--site-url", SITE_URL, "--template", "card.html")
+    assert "4 pages, 0 rendered" in again.stderr  # read once more, and remembered
+    guide = site / "guide" / "index.html"
+    old_card = card_of(site, guide)
+    guide.write_text(guide.read_text().replace('content="#0000ff"', 'content="#ff0000"'))
+    done = og(tmp_path, "site", "--site-url", SITE_URL, "--template", "card.html")
+    assert "4 pages, 1 rendered, 3 reused" in done.stderr, done.stderr
+    new_card = card_of(site, guide)
+    assert new_card != old_card and load(new_card).convert("RGB").getpixel((1150, 600)) == (255, 0, 0)
+    assert tags_of(guide)["twitter:image"] == tags_of(guide)["og:image"] and len(tags_of(guide)["og:image"]) == 1
