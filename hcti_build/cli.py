@@ -290,7 +290,7 @@ def og(site_dir: str, store_path: str | None, check: bool, jobs: int | None, fmt
     engine = Engine(isolate=False)
     try:
         cards = SiteCards(settings, Store(store_path, engine=engine), jobs=jobs)
-        with _progress() as progress:
+        with _progress() as progress, contextlib.closing(cards):
             report = cards.run(on_progress=progress)
     except HctiError as exc:
         _fail(exc)

@@ -143,7 +143,8 @@ class SiteCards:
         t0 = time.perf_counter()
         report = OgReport()
         pages = self._read_all(report)
-        site_name = self.settings.site_name or common_suffix([p.head.title for p in pages])
+        titles = [p.head.title for p in pages] + self.memo.titles  # every page's, read now or remembered
+        site_name = self.settings.site_name or common_suffix(titles)
         # The store's misses render on the engine's pages while the other pages are prepared and written.
         with concurrent.futures.ThreadPoolExecutor(self.jobs, thread_name_prefix="hcti-og") as pool:
             misses = self._submit_all(pages, site_name, pool, report)
@@ -302,7 +303,7 @@ class SiteCards:
             image_url = page.base_url + f"{cards_dir}/{asset.name}"
             tags = card_tags(page.title, page.description, page.url, image_url, asset.mime, asset.pixels)
             self._edit(page, tags, report)
-            self.memo.record(self.site, page.rel, f"{cards_dir}/{asset.name}")
+            self.memo.record(self.site, page.rel, f"{cards_dir}/{asset.name}", page.head.title)
         except HctiError as exc:
             report.errors.append(f"{page.rel}: {exc.message}")
             return
@@ -321,7 +322,7 @@ class PageMemo:
     mtime; and, when the mtime is too recent to tell (`files.settled`), the same bytes) and whose card is still in
     the site needs no reading. It holds only for the same header (settings, template, Chromium, code)."""
 
-    VERSION = 2
+    VERSION = 3
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path, self.header = path, header
@@ -333,17 +334,21 @@ class PageMemo:
         except (OSError, ValueError, TypeError, AttributeError, KeyError):
             pass  # no memo yet, or another's: every page is read
         self.saved = dict(self.pages)
+        self.titles: list[str] = []  # of the pages found unchanged (what the site's name is read from)
 
     def unchanged(self, site: Path, rel: str) -> bool:
         entry, now = self.pages.get(rel), stamp(site / rel)
         if not entry or not now or entry[:3] != list(now) or not (site / entry[4]).is_file():
             return False
-        return settled(now[2]) or _file_digest(site / rel) == entry[3]
+        if settled(now[2]) or _file_digest(site / rel) == entry[3]:
+            self.titles.append(entry[5])
+            return True
+        return False
 
-    def record(self, site: Path, rel: str, card: str) -> None:
+    def record(self, site: Path, rel: str, card: str, title: str) -> None:
         now = stamp(site / rel)
         if now:
-            self.pages[rel] = [*now, _file_digest(site / rel), card]
+            self.pages[rel] = [*now, _file_digest(site / rel), card, title]
 
     def forget(self, rel: str) -> None:
         self.pages.pop(rel, None)
