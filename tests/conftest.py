@@ -242,3 +242,13 @@ def counting_chromium(tmp_path: Path) -> CountingChromium:
     )
     path.chmod(0o755)
     return CountingChromium(path, log)
+
+
+def meta_tags(path: Path) -> dict[str, list[str]]:
+    """A built page's meta tags (`property` or `name`), each key's contents in order."""
+    from hcti_build.head import read_head
+
+    found: dict[str, list[str]] = {}
+    for m in read_head(path.read_text()).metas:
+        found.setdefault(m.key, []).append(m.content)
+    return found

@@ -12,9 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import CountingChromium, load
-
-from hcti_build.head import read_head
+from conftest import CountingChromium, load, meta_tags
 
 BIN = Path(sys.executable).parent
 HCTI = [str(BIN / "hcti")]
@@ -71,15 +69,8 @@ def tree(folder: Path) -> dict[str, str]:
     }
 
 
-def tags_of(path: Path) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for m in read_head(path.read_text()).metas:
-        found.setdefault(m.key, []).append(m.content)
-    return found
-
-
 def card_of(site: Path, page_path: Path) -> Path:
-    (url,) = tags_of(page_path)["og:image"]
+    (url,) = meta_tags(page_path)["og:image"]
     assert url.startswith(SITE_URL), url
     return site / url[len(SITE_URL) :]
 
@@ -92,15 +83,15 @@ def test_a_hand_written_site_gets_one_card_and_one_of_each_tag(tmp_path: Path, c
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("hcti og: 4 pages, 4 rendered, 0 reused, 2 skipped in ")
     for rel in ("index.html", "guide/index.html", "guide/shot.html", "broken.html"):
-        tags = tags_of(site / rel)
+        tags = meta_tags(site / rel)
         assert all(len(tags.get(key, [])) == 1 for key in PAGE_TAGS) and len(tags.get("og:description", [])) <= 1, (rel, tags)
         assert tags["og:image"][0].startswith(SITE_URL) and tags["og:url"][0].startswith(SITE_URL)
         assert card_of(site, site / rel).is_file()
     home = (site / "index.html").read_text()
     assert 'content="Home &amp; &quot;quotes&quot; &lt;ok&gt;"' in home  # the <title> without " - Hand Site", escaped
-    assert tags_of(site / "index.html")["og:description"] == ["The home page"]
-    assert tags_of(site / "index.html")["og:site_name"] == ["Hand Site"]
-    assert tags_of(site / "guide/index.html")["og:url"] == [SITE_URL + "guide/"]
+    assert meta_tags(site / "index.html")["og:description"] == ["The home page"]
+    assert meta_tags(site / "index.html")["og:site_name"] == ["Hand Site"]
+    assert meta_tags(site / "guide/index.html")["og:url"] == [SITE_URL + "guide/"]
     for rel in ("private.html", "old.html", "404.html"):  # opted out, a redirect stub, the 404 page: untouched
         assert tree(site)[rel] == before[rel]
     # Nothing else in a page changed: without the lines it added, a page is the page it was.
@@ -113,7 +104,7 @@ def test_a_hand_written_site_gets_one_card_and_one_of_each_tag(tmp_path: Path, c
     # hcti:selector: a screenshot of that element of the page itself, its stylesheet loaded from the site.
     shot = load(card_of(site, site / "guide/shot.html")).convert("RGB")
     assert shot.size == (300, 150) and shot.getpixel((150, 75)) == (255, 0, 0)
-    assert tags_of(site / "guide/shot.html")["og:image:width"] == ["300"]
+    assert meta_tags(site / "guide/shot.html")["og:image:width"] == ["300"]
     launches = counting_chromium.launches()
     assert launches == 1
 
@@ -158,7 +149,7 @@ def test_without_a_site_url_or_canonical_urls_it_says_what_to_give(tmp_path: Pat
     assert "index.html: og:image must be an absolute URL: give --site-url (or site_url under [tool.hcti])" in done.stderr
     assert tree(site) == before  # nothing written
     (tmp_path / "hcti.toml").write_text(f'site_url = "{SITE_URL}"\n')
-    assert og(tmp_path, "site").returncode == 0 and tags_of(site / "index.html")["og:url"] == [SITE_URL]
+    assert og(tmp_path, "site").returncode == 0 and meta_tags(site / "index.html")["og:url"] == [SITE_URL]
 
 
 def test_zensical_site(tmp_path: Path) -> None:
@@ -172,7 +163,7 @@ def test_zensical_site(tmp_path: Path) -> None:
     done = og(tmp_path, "site")
     assert done.returncode == 0, done.stderr
     assert "2 pages, 2 rendered" in done.stderr
-    tags = tags_of(tmp_path / "site" / "setup" / "index.html")
+    tags = meta_tags(tmp_path / "site" / "setup" / "index.html")
     assert tags["og:title"] == ["Setup"] and tags["og:description"] == ["Set it up ✨ 日本語"]
     assert tags["og:url"] == ["https://example.org/zen/setup/"] and tags["og:site_name"] == ["Zen & Co"]
     (image,) = tags["og:image"]
@@ -195,10 +186,10 @@ def test_sphinx_site(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr
     done = og(tmp_path, "out", "--site-url", "https://example.org/sx/", "--exclude", "genindex.html", "--exclude", "search.html")
     assert done.returncode == 0, done.stderr
-    tags = tags_of(tmp_path / "out" / "index.html")
+    tags = meta_tags(tmp_path / "out" / "index.html")
     assert tags["og:description"] == ["The start page"] and tags["og:title"] == ["Welcome"]
     assert tags["og:site_name"] == ["Sphinx & Co documentation"]
-    guide = tags_of(tmp_path / "out" / "guide.html")
+    guide = meta_tags(tmp_path / "out" / "guide.html")
     assert guide["og:url"] == ["https://example.org/sx/guide.html"] and len(guide["og:image"]) == 1
     assert "og:image" not in (tmp_path / "out" / "search.html").read_text()
 
@@ -215,7 +206,7 @@ def test_the_mkdocs_plugin_under_properdocs(tmp_path: Path) -> None:
     done = subprocess.run([str(BIN / "properdocs"), "build"], cwd=tmp_path, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     assert "hcti: 1 cards (1 rendered, 0 reused), 1 directive images" in done.stderr
-    tags = tags_of(tmp_path / "site" / "index.html")
+    tags = meta_tags(tmp_path / "site" / "index.html")
     (image,) = tags["og:image"]
     assert load(tmp_path / "site" / image[len("https://example.org/pd/") :]).size == (1200, 630)
     assert html.unescape(tags["og:title"][0]) == "Home"
@@ -237,4 +228,4 @@ def test_an_edited_page_gets_a_new_card_and_the_others_are_not_read_again(tmp_pa
     assert "4 pages, 1 rendered, 3 reused" in done.stderr, done.stderr
     new_card = card_of(site, guide)
     assert new_card != old_card and load(new_card).convert("RGB").getpixel((1150, 600)) == (255, 0, 0)
-    assert tags_of(guide)["twitter:image"] == tags_of(guide)["og:image"] and len(tags_of(guide)["og:image"]) == 1
+    assert meta_tags(guide)["twitter:image"] == meta_tags(guide)["og:image"] and len(meta_tags(guide)["og:image"]) == 1

@@ -1,0 +1,231 @@
+"""`hcti_build.sphinx`: social cards for Sphinx (and Jupyter Book 1), with Sphinx's own conventions.
+
+    extensions = ["hcti_build.sphinx"]
+    hcti_site_url = "https://example.org/docs/"     # default: html_baseurl
+
+Each page's card is the built-in card (or `hcti_cards_template`) rendered through hcti-build's store: what a
+page's card says is collected as its source is read (`doctree-read`, kept in the environment, merged from
+parallel readers), every card is looked up or rendered once reading is done (`env-updated`, in the main process,
+concurrently on one warm engine), and each page written gets its card file and its og:/twitter: tags through
+`html-page-context`'s `metatags`, skipping any tag another extension wrote. An unchanged page's card is a store
+hit: a rebuild of unchanged sources launches no browser. A page opts out with `:hcti_card: false` at its top
+(MyST: `hcti_card: false` in its front matter).
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import mimetypes
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.util import logging
+
+from .assets import Asset
+from .browser import Engine
+from .errors import HctiError
+from .head import card_tags, meta_html, read_head
+from .options import IMAGE_FORMATS, CreateOptions, ImageQuery
+from .store import Store, default_store_path
+from .templates import BUILTIN_TEMPLATES, Templates, card_options
+
+log = logging.getLogger(__name__)
+CARDS_DIR = "_images/social"
+_OFF = ("false", "0", "no", "off")
+
+
+class SphinxCards:
+    """The cards of one Sphinx build: the store and engine, and each page's card (its image id once made)."""
+
+    def __init__(self, app: Sphinx) -> None:
+        config = app.config
+        self.app = app
+        self.pid = os.getpid()
+        self.engine = Engine(isolate=False)  # one author's pages: a static card replaces the one before in place
+        store_path = Path(app.confdir) / config.hcti_store if config.hcti_store else default_store_path(Path(app.confdir))
+        if config.hcti_cards_template:
+            template = (Path(app.confdir) / config.hcti_cards_template).resolve()
+            self.templates, self.template_name = Templates(template.parent, cache=True), template.name
+        else:
+            self.templates, self.template_name = Templates(BUILTIN_TEMPLATES, cache=True), "card.html"
+        self.store = Store(store_path, root=self.templates.root, engine=self.engine)
+        self.query = ImageQuery.from_mapping({"format": config.hcti_cards_format})
+        self.site_url = (config.hcti_site_url or config.html_baseurl or "").rstrip("/") + "/"
+        self.cards: dict[str, concurrent.futures.Future[str] | str] = {}
+
+    def close(self) -> None:
+        if os.getpid() == self.pid:
+            self.store.close()
+            self.engine.close()
+
+    # -- every page's card, once the sources are read ------------------------------------------------------
+    def submit_all(self, env: BuildEnvironment) -> None:
+        """Each page's card looked up, the misses rendered concurrently; waited for when pages are written in
+        parallel (the writers are other processes: they only read the store)."""
+        pool = concurrent.futures.ThreadPoolExecutor(self.engine.pool_size, thread_name_prefix="hcti-sphinx")
+        for docname, info in sorted(_pages(env).items()):
+            if str(info.get("card", "")).strip().lower() in _OFF:
+                continue
+            try:
+                opts = self._options(env, docname, info)
+            except HctiError as exc:
+                log.warning("hcti: card for %s: %s", docname, exc.message, location=docname, type="hcti")
+                continue
+            hit = self.store.lookup(opts)
+            self.cards[docname] = hit or pool.submit(self._ensure, opts)
+        pool.shutdown(wait=self.app.parallel > 1)
+
+    def _ensure(self, opts: CreateOptions) -> str:
+        return self.store.ensure(opts)[0]
+
+    def _options(self, env: BuildEnvironment, docname: str, info: dict[str, Any]) -> CreateOptions:
+        config = env.config
+        title = env.titles[docname].astext() if docname in env.titles else config.project
+        options = {**card_options(), **config.hcti_cards_options}
+        host = urlsplit(self.site_url).netloc + urlsplit(self.site_url).path.rstrip("/")
+        site = {
+            "name": config.project,
+            "description": "",
+            "url": self.site_url,
+            "host": host,
+            "logo": _logo(Path(env.srcdir), config.html_logo),
+            "language": config.language or "en",
+            "palette": {"primary": options["background"], "accent": options["accent"]},
+        }
+        page = {"title": title, "description": info.get("description", ""), "url": self.page_url(docname), "meta": {}}
+        values = {"page": page, "site": site, "options": options, "width": 1200, "height": 630}
+        html, _ = self.templates.render(self.template_name, values)
+        return CreateOptions.from_mapping({"html": html, "viewport_width": 1200, "viewport_height": 630, "device_scale": 1})
+
+    def page_url(self, docname: str) -> str:
+        return self.site_url + self.app.builder.get_target_uri(docname)
+
+    # -- a page being written ------------------------------------------------------------------------------
+    def tags(self, docname: str, title: str, description: str) -> dict[str, str] | None:
+        """The page's card written into the site, and its tags; None when it has no card."""
+        job = self.cards.get(docname)
+        if job is None:
+            return None
+        if os.getpid() != self.pid:  # a parallel writer: the parent's connections are not its own
+            self.store = Store(self.store.path, root=self.store.root, engine=self.engine)
+            self.pid = os.getpid()
+        image_id = job if isinstance(job, str) else job.result()
+        asset = Asset.load(self.store, image_id, self.query).slim()
+        asset.write(Path(self.app.outdir) / CARDS_DIR / asset.name)
+        assert asset.pixels is not None
+        image_url = self.site_url + f"{CARDS_DIR}/{asset.name}"
+        tags = card_tags(title, description, self.page_url(docname), image_url, asset.mime, asset.pixels)
+        return {**tags, "og:site_name": self.app.config.project}
+
+
+def _pages(env: BuildEnvironment) -> dict[str, dict[str, Any]]:
+    if not hasattr(env, "hcti_pages"):
+        env.hcti_pages = {}  # type: ignore[attr-defined]
+    pages: dict[str, dict[str, Any]] = env.hcti_pages  # type: ignore[attr-defined]
+    return pages
+
+
+def _logo(srcdir: Path, logo: str | None) -> str | None:
+    """The project's logo inside the card's HTML as a data: URI (a new logo, new cards), if it is a local file."""
+    if not logo or urlsplit(logo).scheme:
+        return None
+    path = srcdir / logo
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
+
+
+# -- Sphinx's events: each hands off to SphinxCards ---------------------------------------------------------
+def _builder_inited(app: Sphinx) -> None:
+    if not app.config.hcti_cards or app.builder.format != "html":
+        return
+    if not (app.config.hcti_site_url or app.config.html_baseurl):
+        log.warning(
+            "hcti: hcti_site_url (or html_baseurl) is not set: og:image needs an absolute URL; no cards are made",
+            type="hcti",
+        )
+        return
+    try:
+        app.hcti_cards = SphinxCards(app)  # type: ignore[attr-defined]
+    except HctiError as exc:
+        log.warning("hcti: %s", exc.message, type="hcti")
+
+
+def _doctree_read(app: Sphinx, doctree: nodes.document) -> None:
+    """What the page's card says, kept in the environment (pickled, so an unchanged page is not read again)."""
+    env = app.env
+    meta = env.metadata.get(env.docname, {})
+    description = next((n.get("content", "") for n in doctree.findall(nodes.meta) if n.get("name") == "description"), "")
+    _pages(env)[env.docname] = {"description": str(description), "card": str(meta.get("hcti_card", ""))}
+
+
+def _env_purge_doc(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+    _pages(env).pop(docname, None)
+
+
+def _env_merge_info(app: Sphinx, env: BuildEnvironment, docnames: set[str], other: BuildEnvironment) -> None:
+    _pages(env).update({d: info for d, info in _pages(other).items() if d in docnames})
+
+
+def _env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
+    cards: SphinxCards | None = getattr(app, "hcti_cards", None)
+    if cards is not None:
+        cards.submit_all(env)
+    return []
+
+
+def _html_page_context(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    cards: SphinxCards | None = getattr(app, "hcti_cards", None)
+    if cards is None or doctree is None:
+        return
+    info = _pages(app.env).get(pagename, {})
+    title = app.env.titles[pagename].astext() if pagename in app.env.titles else app.config.project
+    try:
+        tags = cards.tags(pagename, title, info.get("description", ""))
+    except HctiError as exc:
+        log.warning("hcti: card for %s: %s", pagename, exc.message, location=pagename, type="hcti")
+        return
+    if tags:
+        present = {m.key for m in read_head(context.get("metatags", "")).metas}  # another extension's tags stay
+        context["metatags"] = context.get("metatags", "") + meta_html(tags, present)
+
+
+def _build_finished(app: Sphinx, exception: BaseException | None) -> None:
+    cards: SphinxCards | None = getattr(app, "hcti_cards", None)
+    if cards is not None:
+        cards.close()
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_config_value("hcti_cards", True, "html", bool, description="A social card for every HTML page, and its tags.")
+    app.add_config_value("hcti_cards_template", None, "html", (str, type(None)), description="A Jinja2 HTML card.")
+    app.add_config_value("hcti_cards_options", {}, "html", dict, description="Values the template reads as options.*")
+    app.add_config_value("hcti_cards_format", "png", "html", str, description=f"One of {', '.join(IMAGE_FORMATS)}.")
+    app.add_config_value("hcti_site_url", None, "html", (str, type(None)), description="Default: html_baseurl.")
+    app.add_config_value("hcti_store", None, "env", (str, type(None)), description="Default: $HCTI_STORE or .hcti.")
+    app.connect("builder-inited", _builder_inited)
+    app.connect("doctree-read", _doctree_read)
+    app.connect("env-purge-doc", _env_purge_doc)
+    app.connect("env-merge-info", _env_merge_info)
+    app.connect("env-updated", _env_updated)
+    app.connect("html-page-context", _html_page_context, priority=900)  # after other extensions: their tags stay
+    app.connect("build-finished", _build_finished)
+    return {"version": _version(), "parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hcti-build")
+    except PackageNotFoundError:  # a checkout run without installing it
+        return "0"

@@ -1,0 +1,93 @@
+"""The Sphinx extension with real `sphinx-build` runs: cards and tags for every page, opt-out, another extension's
+tags kept, incremental builds that launch no browser, parallel builds, and `-W` when no site URL is set."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import CountingChromium, load, meta_tags
+
+SPHINX = [str(Path(sys.executable).parent / "sphinx-build")]
+SITE = "https://example.org/sx/"
+
+
+def project(root: Path, conf: str = "") -> Path:
+    src = root / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(
+        f'project = "Sphinx & Co"\nextensions = ["hcti_build.sphinx"]\nhtml_baseurl = "{SITE}"\nhcti_store = ".hcti"\n{conf}'
+    )
+    (src / "index.rst").write_text(
+        "Welcome\n=======\n\n.. meta::\n   :description: The start page\n\n.. toctree::\n\n   guide\n   private\n"
+    )
+    (src / "guide.rst").write_text("The guide ✨ & <more>\n=====================\n\nText.\n")
+    (src / "private.rst").write_text(":hcti_card: false\n\nPrivate\n=======\n\nText.\n")
+    return src
+
+
+def sphinx(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SPHINX, "-q", *args, "src", "out"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_every_page_gets_a_card_and_its_tags_once(tmp_path: Path, counting_chromium: CountingChromium) -> None:
+    project(tmp_path)
+    env = {"HCTI_CHROMIUM": str(counting_chromium.path)}
+    done = sphinx(tmp_path, "-W", "-b", "html", env=env)
+    assert done.returncode == 0, done.stderr
+    home, guide = meta_tags(tmp_path / "out" / "index.html"), meta_tags(tmp_path / "out" / "guide.html")
+    for page in (home, guide):
+        for key in ("og:title", "og:url", "og:image", "og:image:width", "twitter:card", "twitter:image", "og:site_name"):
+            assert len(page[key]) == 1, (key, page)
+    assert home["og:description"] == ["The start page"] and home["og:url"] == [SITE + "index.html"]
+    assert guide["og:title"] == ["The guide ✨ & <more>"] and guide["og:site_name"] == ["Sphinx & Co"]
+    assert 'content="The guide ✨ &amp; &lt;more&gt;"' in (tmp_path / "out" / "guide.html").read_text()
+    (image,) = guide["og:image"]
+    assert image.startswith(SITE + "_images/social/")
+    card = load(tmp_path / "out" / image[len(SITE) :])
+    assert card.size == (1200, 630)
+    assert "og:image" not in (tmp_path / "out" / "private.html").read_text()  # :hcti_card: false
+    assert counting_chromium.launches() == 1
+
+    # No change, then a full rebuild (-E) of unchanged sources: no browser.
+    assert sphinx(tmp_path, "-b", "html", env=env).returncode == 0
+    assert sphinx(tmp_path, "-E", "-b", "html", env=env).returncode == 0
+    assert counting_chromium.launches() == 1 and meta_tags(tmp_path / "out" / "guide.html")["og:image"] == [image]
+
+
+def test_another_extensions_tags_are_kept_and_not_doubled(tmp_path: Path) -> None:
+    project(
+        tmp_path,
+        'def setup(app):\n    app.connect("html-page-context", lambda a, p, t, c, d: c.update(metatags=c.get("metatags", "") + \'<meta property="og:title" content="Theirs">\'))\n',
+    )
+    assert sphinx(tmp_path, "-b", "html").returncode == 0
+    page = meta_tags(tmp_path / "out" / "guide.html")
+    assert page["og:title"] == ["Theirs"] and len(page["og:image"]) == 1
+
+
+def test_parallel_and_dirhtml_builds(tmp_path: Path) -> None:
+    src = project(tmp_path)
+    for i in range(6):
+        (src / f"extra{i}.rst").write_text(f"Extra {i}\n========\n\n:orphan:\n")
+    done = sphinx(tmp_path, "-j", "2", "-b", "dirhtml")
+    assert done.returncode == 0, done.stderr
+    page = meta_tags(tmp_path / "out" / "extra3" / "index.html")
+    assert page["og:url"] == [SITE + "extra3/"] and len(page["og:image"]) == 1
+    assert (tmp_path / "out" / page["og:image"][0][len(SITE) :]).is_file()
+
+
+def test_without_a_site_url_a_warning_fails_a_strict_build(tmp_path: Path) -> None:
+    src = project(tmp_path)
+    (src / "conf.py").write_text((src / "conf.py").read_text().replace(f'html_baseurl = "{SITE}"\n', ""))
+    done = sphinx(tmp_path, "-W", "-b", "html")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "hcti_site_url (or html_baseurl) is not set" in done.stderr
