@@ -1,4 +1,5 @@
-"""`hcti_build.sphinx`: social cards for Sphinx (and Jupyter Book 1), with Sphinx's own conventions.
+"""`hcti_build.sphinx`: social cards and the `hcti` directive for Sphinx (and Jupyter Book 1), with Sphinx's own
+conventions.
 
     extensions = ["hcti_build.sphinx"]
     hcti_site_url = "https://example.org/docs/"     # default: html_baseurl
@@ -10,6 +11,10 @@ concurrently on one warm engine), and each page written gets its card file and i
 `html-page-context`'s `metatags`, skipping any tag another extension wrote. An unchanged page's card is a store
 hit: a rebuild of unchanged sources launches no browser. A page opts out with `:hcti_card: false` at its top
 (MyST: `hcti_card: false` in its front matter).
+
+The `hcti` directive (reST `.. hcti::`, MyST ```` ```{hcti} ````) renders its body, HTML, with the API's
+parameters as options, into an image node: every builder shows it (HTML as an `<img>` at its CSS size, LaTeX and
+EPUB with the image file).
 """
 
 from __future__ import annotations
@@ -23,15 +28,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from docutils import nodes
+from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
 
-from .assets import Asset
+from .assets import Asset, display_size, produce
 from .browser import Engine
+from .directives import TAG_KEYS, Directive
 from .errors import HctiError
 from .head import card_tags, meta_html, read_head
-from .options import IMAGE_FORMATS, CreateOptions, ImageQuery
+from .options import CREATE_PARAMS, IMAGE_FORMATS, QUERY_PARAMS, CreateOptions, ImageQuery
+from .resolve import resolve
 from .store import Store, default_store_path
 from .templates import BUILTIN_TEMPLATES, Templates, card_options
 
@@ -144,10 +153,56 @@ def _logo(srcdir: Path, logo: str | None) -> str | None:
     return f"data:{kind};base64,{base64.b64encode(data).decode()}"
 
 
+class HctiDirective(SphinxDirective):
+    """`.. hcti::` with the API's parameters as options (and alt, class, css_file); the body is HTML whose
+    relative URLs resolve from the source file's folder. Bad options are warnings located at the directive."""
+
+    has_content = True
+    option_spec = {
+        **{name: directives.flag if p.flag else directives.unchanged for name, p in {**CREATE_PARAMS, **QUERY_PARAMS}.items()},
+        **{name: directives.unchanged for name in (*TAG_KEYS, "css_file")},
+    }
+
+    def run(self) -> list[nodes.Node]:
+        env = self.env
+        attrs = {k.replace("-", "_"): True if v is None else v for k, v in self.options.items()}
+        source = Path(env.doc2path(env.docname)).relative_to(env.srcdir).as_posix()
+        found = Directive(self.get_location(), self.lineno, 1, "fence", 0, 0, attrs=attrs, body="\n".join(self.content))
+        try:
+            r = resolve(found, Path(env.srcdir), source, Templates(Path(env.srcdir)))
+            if r.query.format == "pdf":
+                raise HctiError("format pdf is not an image: use png, jpg or webp here", param="format")
+            asset = produce(_directive_store(self.env.app), r)
+        except HctiError as exc:
+            log.warning("%s", exc.message, location=(env.docname, self.lineno), type="hcti")
+            return []
+        for dep in r.deps:
+            env.note_dependency(Path(env.srcdir) / dep)
+        assert asset.source is not None and asset.pixels is not None
+        width, height = display_size(asset.pixels, r)
+        here = Path(env.doc2path(env.docname)).parent
+        uri = Path(os.path.relpath(asset.source, here)).as_posix()
+        image = nodes.image(uri=uri, alt=r.alt, width=f"{width}px", height=f"{height}px", classes=[r.cls] if r.cls else [])
+        return [image]
+
+
+def _directive_store(app: Sphinx) -> Store:
+    """The store the directive's images are made in: rooted at the source folder (relative URLs in a body resolve
+    from their file's folder under it), with the cards' engine when there is one."""
+    store: Store | None = getattr(app, "hcti_directive_store", None)
+    if store is None or store.root != Path(app.srcdir).resolve():
+        cards: SphinxCards | None = getattr(app, "hcti_cards", None)
+        engine = cards.engine if cards is not None else Engine(isolate=False)
+        confdir = Path(app.confdir)
+        path = confdir / app.config.hcti_store if app.config.hcti_store else default_store_path(confdir)
+        store = app.hcti_directive_store = Store(path, root=app.srcdir, engine=engine)  # type: ignore[attr-defined]
+    return store
+
+
 # -- Sphinx's events: each hands off to SphinxCards ---------------------------------------------------------
 def _builder_inited(app: Sphinx) -> None:
-    if not app.config.hcti_cards or app.builder.format != "html":
-        return
+    if not app.config.hcti_cards or app.builder.format != "html" or app.builder.name.startswith("epub"):
+        return  # cards are for pages on the web
     if not (app.config.hcti_site_url or app.config.html_baseurl):
         log.warning(
             "hcti: hcti_site_url (or html_baseurl) is not set: og:image needs an absolute URL; no cards are made",
@@ -203,6 +258,11 @@ def _build_finished(app: Sphinx, exception: BaseException | None) -> None:
     cards: SphinxCards | None = getattr(app, "hcti_cards", None)
     if cards is not None:
         cards.close()
+    store: Store | None = getattr(app, "hcti_directive_store", None)
+    if store is not None:
+        store.close()
+        if cards is None:
+            store.engine.close()
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
@@ -212,6 +272,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("hcti_cards_format", "png", "html", str, description=f"One of {', '.join(IMAGE_FORMATS)}.")
     app.add_config_value("hcti_site_url", None, "html", (str, type(None)), description="Default: html_baseurl.")
     app.add_config_value("hcti_store", None, "env", (str, type(None)), description="Default: $HCTI_STORE or .hcti.")
+    app.add_directive("hcti", HctiDirective)
     app.connect("builder-inited", _builder_inited)
     app.connect("doctree-read", _doctree_read)
     app.connect("env-purge-doc", _env_purge_doc)

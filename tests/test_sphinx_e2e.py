@@ -91,3 +91,41 @@ def test_without_a_site_url_a_warning_fails_a_strict_build(tmp_path: Path) -> No
     done = sphinx(tmp_path, "-W", "-b", "html")
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "hcti_site_url (or html_baseurl) is not set" in done.stderr
+
+
+def test_the_directive_in_rest_and_myst_becomes_an_image_for_every_builder(tmp_path: Path) -> None:
+    src = project(tmp_path, 'extensions.append("myst_parser")\n')
+    (src / "sub").mkdir()
+    (src / "sub" / "box.css").write_text(".box{width:120px;height:60px;background:rgb(0,0,255)}")
+    (src / "sub" / "shapes.rst").write_text(
+        "Shapes\n======\n\n.. hcti::\n   :width: 60\n   :format: jpg\n   :alt: A blue box\n\n"
+        '   <link rel="stylesheet" href="box.css"><div class="box"></div>\n'
+    )
+    (src / "myst.md").write_text(
+        '# MyST\n\n```{hcti}\n:device_scale: 1\n:class: wide\n<div style="width:80px;height:40px;background:#0f0"></div>\n```\n'
+    )
+    (src / "index.rst").write_text("Welcome\n=======\n\n.. toctree::\n\n   guide\n   private\n   sub/shapes\n   myst\n")
+    done = sphinx(tmp_path, "-W", "-b", "html")
+    assert done.returncode == 0, done.stderr
+    shapes = (tmp_path / "out" / "sub" / "shapes.html").read_text()
+    assert 'alt="A blue box"' in shapes and "width: 60px; height: 30px;" in shapes  # CSS pixels
+    (jpg,) = [p for p in (tmp_path / "out" / "_images").glob("*.jpg")]
+    assert jpg.read_bytes()[:3] == b"\xff\xd8\xff" and load(jpg).size == (60, 30)
+    assert load(jpg).convert("RGB").getpixel((30, 15))[2] > 200  # the stylesheet next to the source was read
+    myst = (tmp_path / "out" / "myst.html").read_text()
+    assert 'class="wide"' in myst and "width: 80px; height: 40px;" in myst
+    latex = subprocess.run(
+        [*SPHINX, "-q", "-b", "latex", "src", "latex"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert latex.returncode == 0, latex.stderr
+    tex = next((tmp_path / "latex").glob("*.tex")).read_text()
+    assert "includegraphics[width=60\\sphinxpxdimen,height=30\\sphinxpxdimen]" in tex
+    assert len(list((tmp_path / "latex").glob("*.jpg"))) == 1 and len(list((tmp_path / "latex").glob("*.png"))) == 1
+
+
+def test_a_bad_option_is_a_warning_at_its_line(tmp_path: Path) -> None:
+    src = project(tmp_path)
+    (src / "guide.rst").write_text("The guide\n=========\n\n.. hcti::\n   :width: 99999\n\n   <p>x</p>\n")
+    done = sphinx(tmp_path, "-W", "-b", "html")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "guide.rst:4: WARNING: width must be an integer between 1 and 5000" in done.stderr
