@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import pytest
 from conftest import CountingChromium, load, meta_tags
 
 SPHINX = [str(Path(sys.executable).parent / "sphinx-build")]
@@ -129,3 +131,66 @@ def test_a_bad_option_is_a_warning_at_its_line(tmp_path: Path) -> None:
     done = sphinx(tmp_path, "-W", "-b", "html")
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "guide.rst:4: WARNING: width must be an integer between 1 and 5000" in done.stderr
+
+
+@pytest.mark.parametrize("theme", ["alabaster", "furo", "pydata_sphinx_theme", "sphinx_book_theme"])
+def test_themes_render_the_tags_in_the_head(tmp_path: Path, theme: str) -> None:
+    project(tmp_path, f'html_theme = "{theme}"\n')
+    done = sphinx(tmp_path, "-b", "html")
+    assert done.returncode == 0, done.stderr
+    for page in ("index.html", "guide.html"):
+        text = (tmp_path / "out" / page).read_text()
+        tags = meta_tags(tmp_path / "out" / page)
+        assert len(tags["og:image"]) == 1 and len(tags["twitter:image"]) == 1, (theme, page)
+        assert text.index('property="og:image"') < text.index("</head>")
+        assert (tmp_path / "out" / tags["og:image"][0][len(SITE) :]).is_file()
+
+
+def test_singlehtml_and_sphinxext_opengraph_side_by_side(tmp_path: Path) -> None:
+    project(tmp_path, 'extensions.insert(0, "sphinxext.opengraph")\nogp_site_url = "https://example.org/sx/"\n')
+    done = sphinx(tmp_path, "-b", "singlehtml")
+    assert done.returncode == 0, done.stderr
+    tags = meta_tags(tmp_path / "out" / "index.html")
+    assert all(len(v) == 1 for k, v in tags.items() if k.startswith(("og:", "twitter:"))), tags
+    assert tags["og:image"][0].startswith(SITE + "_images/social/") and tags["og:image:width"] == [
+        "1200"
+    ]  # ours; og:title theirs
+
+
+def test_a_real_projects_docs_from_its_pypi_sdist(tmp_path: Path) -> None:
+    """packaging 24.2's documentation, from its source distribution, with the extension added (its two
+    extensions that need the network or another package left out): every page gets one card."""
+    got = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-binary",
+            ":all:",
+            "--no-deps",
+            "packaging==24.2",
+            "-d",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert got.returncode == 0, got.stderr
+    with tarfile.open(tmp_path / "packaging-24.2.tar.gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    docs = tmp_path / "packaging-24.2" / "docs"
+    extensions = "sphinx.ext.autodoc,sphinx.ext.doctest,sphinx.ext.extlinks,hcti_build.sphinx"
+    done = subprocess.run(
+        [*SPHINX, "-q", "-b", "html", "-D", f"extensions={extensions}", "-D", f"html_baseurl={SITE}",
+         "-D", f"hcti_store={tmp_path / '.hcti'}", str(docs), str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    pages = [p for p in (tmp_path / "out").glob("*.html") if p.name not in ("genindex.html", "search.html", "py-modindex.html")]
+    assert len(pages) >= 10
+    for page in pages:
+        (image,) = meta_tags(page)["og:image"]
+        assert (tmp_path / "out" / image[len(SITE) :]).is_file(), page.name
