@@ -104,6 +104,7 @@ def test_the_directive_in_rest_and_myst_becomes_an_image_for_every_builder(tmp_p
         '   <link rel="stylesheet" href="box.css"><div class="box"></div>\n'
     )
     (src / "myst.md").write_text(
+        "---\nmyst:\n  html_meta:\n    description: A MyST page\n---\n"
         '# MyST\n\n```{hcti}\n:device_scale: 1\n:class: wide\n<div style="width:80px;height:40px;background:#0f0"></div>\n```\n'
     )
     (src / "index.rst").write_text("Welcome\n=======\n\n.. toctree::\n\n   guide\n   private\n   sub/shapes\n   myst\n")
@@ -116,6 +117,10 @@ def test_the_directive_in_rest_and_myst_becomes_an_image_for_every_builder(tmp_p
     assert load(jpg).convert("RGB").getpixel((30, 15))[2] > 200  # the stylesheet next to the source was read
     myst = (tmp_path / "out" / "myst.html").read_text()
     assert 'class="wide"' in myst and "width: 80px; height: 40px;" in myst
+    assert meta_tags(tmp_path / "out" / "myst.html")["og:description"] == ["A MyST page"]  # MyST's html_meta
+    (src / "myst.md").write_text("---\nhcti_card: false\n---\n" + (src / "myst.md").read_text().split("---\n", 2)[2])
+    assert sphinx(tmp_path, "-b", "html").returncode == 0
+    assert "og:image" not in (tmp_path / "out" / "myst.html").read_text()  # MyST front matter opts out
     latex = subprocess.run(
         [*SPHINX, "-q", "-b", "latex", "src", "latex"], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
