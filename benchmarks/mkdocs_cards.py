@@ -32,7 +32,6 @@ Last line: RESULT cold_vs_material=<hcti cold card time / material cold card tim
 
 from __future__ import annotations
 
-import argparse
 import compileall
 import os
 import random
@@ -44,6 +43,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from common import alternate, site_args  # noqa: E402
 from render import RssSampler  # noqa: E402
 
 NOTO = Path("/usr/share/fonts/truetype/noto")
@@ -127,11 +127,7 @@ def median(runs: list[tuple[float, float]]) -> tuple[float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pages", type=int, default=300, help="pages in the generated site (default 300)")
-    ap.add_argument("--repeat", type=int, default=7, help="runs of each warm arm; the median is kept (default 7)")
-    ap.add_argument("--skip-material", action="store_true", help="leave out material's social plugin")
-    args = ap.parse_args()
+    args = site_args(__doc__, repeat=7, flags={"skip-material": "leave out material's social plugin"})
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_site(root, args.pages)
@@ -140,10 +136,9 @@ def main() -> None:
         build(root, "plain.yml", 0)  # warm the OS caches and Python's bytecode for every arm alike
         rows = {"hcti cold": build(root, "hcti.yml", cards)}
         # Warm builds take a few seconds and vary by ~10% run to run: plain and hcti warm alternate, medians kept.
-        plain_runs, warm_runs = [], []
-        for _ in range(args.repeat):
-            plain_runs.append(build(root, "plain.yml", 0))
-            warm_runs.append(build(root, "hcti.yml", cards))
+        plain_runs, warm_runs = alternate(
+            args.repeat, lambda: build(root, "plain.yml", 0), lambda: build(root, "hcti.yml", cards)
+        )
         rows = {"plain": median(plain_runs), **rows, "hcti warm": median(warm_runs)}
         for name, runs in (("plain", plain_runs), ("hcti warm", warm_runs)):
             print(f"{name} runs (s): {' '.join(f'{t:.2f}' for t, _ in runs)}")

@@ -15,7 +15,6 @@ Last line: RESULT og_cold_vs_plugin=<og cold ms per card / plugin cold ms per ca
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from common import site_args  # noqa: E402
 from mkdocs_cards import build, cards_made, compile_packages, make_site  # noqa: E402
 
 SITE_URL = "https://bench.example.org/"
@@ -48,11 +48,7 @@ def og(root: Path, site: str, cards: int, *, rendered: int | None = None) -> flo
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pages", type=int, default=300, help="pages in the generated site (default 300)")
-    ap.add_argument("--repeat", type=int, default=5, help="warm runs of hcti og; the median is kept (default 5)")
-    ap.add_argument("--cold", type=int, default=3, help="cold runs of each arm; the median is kept (default 3)")
-    args = ap.parse_args()
+    args = site_args(__doc__, repeat=5, counts={"cold": (3, "cold runs of each arm; the median is kept")})
     cards = args.pages + 1  # every page, the home page too
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

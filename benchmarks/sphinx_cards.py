@@ -15,7 +15,6 @@ Last line: RESULT cold_vs_ogp=<hcti cold card time / ogp cold card time> warm_vs
 
 from __future__ import annotations
 
-import argparse
 import random
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from common import alternate, site_args  # noqa: E402
 from mkdocs_cards import EXTRA, WORDS  # noqa: E402
 from render import RssSampler  # noqa: E402
 
@@ -75,20 +75,14 @@ def build(root: Path, arm: str, cards: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pages", type=int, default=300, help="pages in the generated project (default 300)")
-    ap.add_argument("--repeat", type=int, default=5, help="runs of plain and of hcti warm; medians kept (default 5)")
-    args = ap.parse_args()
+    args = site_args(__doc__, repeat=5)
     cards = args.pages + 1  # every page, the home page too
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_project(root, args.pages)
         build(root, "plain", 0)  # warm the OS caches and Python's bytecode for every arm alike
         rows = {"hcti cold": build(root, "hcti", cards)}
-        plain_runs, warm_runs = [], []
-        for _ in range(args.repeat):
-            plain_runs.append(build(root, "plain", 0))
-            warm_runs.append(build(root, "hcti", cards))
+        plain_runs, warm_runs = alternate(args.repeat, lambda: build(root, "plain", 0), lambda: build(root, "hcti", cards))
         shutil.rmtree(root / "out")
         rows = {"plain": sorted(plain_runs)[args.repeat // 2], **rows, "hcti warm": sorted(warm_runs)[args.repeat // 2]}
         rows["ogp cold"] = build(root, "ogp", cards)
