@@ -45,7 +45,6 @@ from .store import Store, default_store_path
 from .templates import BUILTIN_TEMPLATES, Templates, card_options
 
 log = logging.getLogger(__name__)
-CARDS_DIR = "_images/social"
 _OFF = ("false", "0", "no", "off")
 
 
@@ -126,9 +125,10 @@ class SphinxCards:
             self.pid = os.getpid()
         image_id = job if isinstance(job, str) else job.result()
         asset = Asset.load(self.store, image_id, self.query).slim()
-        asset.write(Path(self.app.outdir) / CARDS_DIR / asset.name)
+        cards_dir = self.app.config.hcti_cards_dir.strip("/")
+        asset.write(Path(self.app.outdir) / cards_dir / asset.name)
         assert asset.pixels is not None
-        image_url = self.site_url + f"{CARDS_DIR}/{asset.name}"
+        image_url = self.site_url + f"{cards_dir}/{asset.name}"
         tags = card_tags(title, description, self.page_url(docname), image_url, asset.mime, asset.pixels)
         return {**tags, "og:site_name": self.app.config.project}
 
@@ -270,6 +270,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("hcti_cards_template", None, "html", (str, type(None)), description="A Jinja2 HTML card.")
     app.add_config_value("hcti_cards_options", {}, "html", dict, description="Values the template reads as options.*")
     app.add_config_value("hcti_cards_format", "png", "html", str, description=f"One of {', '.join(IMAGE_FORMATS)}.")
+    app.add_config_value("hcti_cards_dir", "_images/social", "html", str, description="Where cards go in the output.")
     app.add_config_value("hcti_site_url", None, "html", (str, type(None)), description="Default: html_baseurl.")
     app.add_config_value("hcti_store", None, "env", (str, type(None)), description="Default: $HCTI_STORE or .hcti.")
     app.add_directive("hcti", HctiDirective)

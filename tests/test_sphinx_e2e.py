@@ -77,13 +77,13 @@ def test_another_extensions_tags_are_kept_and_not_doubled(tmp_path: Path) -> Non
 
 
 def test_parallel_and_dirhtml_builds(tmp_path: Path) -> None:
-    src = project(tmp_path)
+    src = project(tmp_path, 'hcti_cards_dir = "social"\n')
     for i in range(6):
         (src / f"extra{i}.rst").write_text(f"Extra {i}\n========\n\n:orphan:\n")
     done = sphinx(tmp_path, "-j", "2", "-b", "dirhtml")
     assert done.returncode == 0, done.stderr
     page = meta_tags(tmp_path / "out" / "extra3" / "index.html")
-    assert page["og:url"] == [SITE + "extra3/"] and len(page["og:image"]) == 1
+    assert page["og:url"] == [SITE + "extra3/"] and page["og:image"][0].startswith(SITE + "social/")
     assert (tmp_path / "out" / page["og:image"][0][len(SITE) :]).is_file()
 
 
@@ -152,7 +152,8 @@ def test_themes_render_the_tags_in_the_head(tmp_path: Path, theme: str) -> None:
 
 
 def test_singlehtml_and_sphinxext_opengraph_side_by_side(tmp_path: Path) -> None:
-    project(tmp_path, 'extensions.insert(0, "sphinxext.opengraph")\nogp_site_url = "https://example.org/sx/"\n')
+    conf = 'extensions.insert(0, "sphinxext.opengraph")\nogp_site_url = "https://example.org/sx/"\n'
+    project(tmp_path, conf + 'ogp_social_cards = {"enable": False}\n')  # its matplotlib cards, when installed, are off
     done = sphinx(tmp_path, "-b", "singlehtml")
     assert done.returncode == 0, done.stderr
     tags = meta_tags(tmp_path / "out" / "index.html")
@@ -199,3 +200,15 @@ def test_a_real_projects_docs_from_its_pypi_sdist(tmp_path: Path) -> None:
     for page in pages:
         (image,) = meta_tags(page)["og:image"]
         assert (tmp_path / "out" / image[len(SITE) :]).is_file(), page.name
+
+
+def test_the_projects_logo_is_on_its_cards(tmp_path: Path) -> None:
+    src = project(tmp_path, 'html_logo = "logo.svg"\n')
+    (src / "logo.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="10" height="10" fill="#f00"/></svg>'
+    )
+    assert sphinx(tmp_path, "-b", "html").returncode == 0
+    (image,) = meta_tags(tmp_path / "out" / "guide.html")["og:image"]
+    card = load(tmp_path / "out" / image[len(SITE) :]).convert("RGB")
+    r, g, b = card.getpixel((116, 100))  # the built-in card's logo box (72x72 at 80,64)
+    assert r > 220 and g < 40 and b < 40
