@@ -66,9 +66,12 @@ class SphinxCards:
         self.query = ImageQuery.from_mapping({"format": config.hcti_cards_format})
         self.site_url = (config.hcti_site_url or config.html_baseurl or "").rstrip("/") + "/"
         self.cards: dict[str, concurrent.futures.Future[str] | str] = {}
+        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     def close(self) -> None:
         if os.getpid() == self.pid:
+            if self.pool is not None:  # cards of pages this build did not write are not rendered now
+                self.pool.shutdown(wait=True, cancel_futures=True)
             self.store.close()
             self.engine.close()
 
@@ -76,7 +79,7 @@ class SphinxCards:
     def submit_all(self, env: BuildEnvironment) -> None:
         """Each page's card looked up, the misses rendered concurrently; waited for when pages are written in
         parallel (the writers are other processes: they only read the store)."""
-        pool = concurrent.futures.ThreadPoolExecutor(self.engine.pool_size, thread_name_prefix="hcti-sphinx")
+        pool = self.pool = concurrent.futures.ThreadPoolExecutor(self.engine.pool_size, thread_name_prefix="hcti-sphinx")
         for docname, info in sorted(_pages(env).items()):
             if str(info.get("card", "")).strip().lower() in _OFF:
                 continue
