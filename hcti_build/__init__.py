@@ -26,7 +26,7 @@ from .files import write_if_changed
 from .head import card_tags, meta_html
 from .options import IMAGE_FORMATS, CreateOptions, ImageQuery
 from .store import Store
-from .templates import BUILTIN_TEMPLATES, Templates, card_options
+from .templates import BUILTIN_TEMPLATES, Templates, card_options, card_site, file_data_uri
 
 __all__ = [
     "BUILTIN_TEMPLATES",
@@ -54,7 +54,9 @@ __all__ = [
     "WriteError",
     "cancellable",
     "card_options",
+    "card_site",
     "card_tags",
+    "file_data_uri",
     "find_chromium",
     "meta_html",
     "render",

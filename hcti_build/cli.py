@@ -18,7 +18,7 @@ from .errors import HctiError
 from .files import atomic_write, read_utf8
 from .options import CREATE_PARAMS, FORMATS, IMAGE_FORMATS, CreateOptions, ImageQuery, parse_format
 from .signing import Credentials, signed_url
-from .store import Store
+from .store import Store, default_store_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -289,7 +289,8 @@ def og(site_dir: str, store_path: str | None, check: bool, jobs: int | None, fmt
     # One author's pages: the pool's pages share a context, and a static card replaces the one before in place.
     engine = Engine(isolate=False)
     try:
-        cards = SiteCards(settings, Store(store_path, engine=engine), jobs=jobs)
+        path = Path(store_path).resolve() if store_path else default_store_path()
+        cards = SiteCards(settings, path, engine, jobs=jobs)
         with _progress() as progress, contextlib.closing(cards):
             report = cards.run(on_progress=progress)
     except HctiError as exc:

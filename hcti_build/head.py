@@ -141,9 +141,12 @@ def _blank(m: re.Match[str]) -> str:
     return m.group(0) if "canonical" in m.group(0).lower() else re.sub(r"[^\n]", " ", m.group(0))
 
 
-def card_tags(title: str, description: str, page_url: str, image_url: str, mime: str, pixels: tuple[int, int]) -> dict[str, str]:
-    """The og:/twitter: tags of a page with a card, in the order they are written."""
-    return {
+def card_tags(
+    title: str, description: str, page_url: str, image_url: str, mime: str, pixels: tuple[int, int], site_name: str = ""
+) -> dict[str, str]:
+    """The og:/twitter: tags of a page with a card, in the order they are written (og:site_name last, when
+    given)."""
+    tags = {
         "og:type": "website",
         "og:title": title,
         "og:description": description,
@@ -158,6 +161,9 @@ def card_tags(title: str, description: str, page_url: str, image_url: str, mime:
         "twitter:description": description,
         "twitter:image": image_url,
     }
+    if site_name:
+        tags["og:site_name"] = site_name
+    return tags
 
 
 def meta_html(tags: Mapping[str, str], present: Iterable[str] = ()) -> str:

@@ -24,13 +24,14 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from .assets import Asset
+from .browser import Engine
 from .errors import BadRequestError, HctiError
 from .files import atomic_write, settled, stamp, write_if_changed
 from .head import Head, card_tags, edit_head, read_head, tag_span
 from .options import CREATE_PARAMS, CreateOptions, ImageQuery
 from .site import common_suffix, opted_out, site_pages, strip_suffix, template_values, url_path
 from .store import Store
-from .templates import BUILTIN_TEMPLATES, Templates, card_options
+from .templates import BUILTIN_TEMPLATES, Templates, card_options, card_site
 
 # The tags a card owns: written anew on every run. The page's own og:title, og:description, og:url, og:type and
 # og:site_name (and twitter:title/description) are added only where the page has none.
@@ -72,6 +73,7 @@ class OgPage:
     rel: str  # the HTML file, relative to the site folder (posix)
     text: str
     head: Head
+    data: bytes = b""  # the file's bytes as read
     url: str = ""  # the page's absolute URL
     base_url: str = ""  # the URL the site folder is served at
     title: str = ""
@@ -87,10 +89,9 @@ class OgPage:
 @dataclass
 class OgReport:
     """What a run did: pages given a card (``rendered`` of them rendered now), pages skipped (opted out,
-    redirect stubs), files written (cards and pages, relative to the site), and `page: reason` errors."""
+    redirect stubs), and `page: reason` errors."""
 
     errors: list[str] = field(default_factory=list)
-    written: list[str] = field(default_factory=list)
     pages: int = 0
     rendered: int = 0
     skipped: int = 0
@@ -105,15 +106,15 @@ class OgReport:
 
 
 class SiteCards:
-    """The cards of one built site. ``store`` names the store folder; the engine is shared by its two roots
-    (the card template's folder, and the site itself for screenshots)."""
+    """The cards of one built site, in the store at ``store_path`` opened at its two roots (the card template's
+    folder, and the site itself for screenshots) on one ``engine``."""
 
-    def __init__(self, settings: OgSettings, store: Store, *, jobs: int | None = None) -> None:
+    def __init__(self, settings: OgSettings, store_path: Path, engine: Engine, *, jobs: int | None = None) -> None:
         self.settings = settings
         self.site = settings.site.resolve()
         if not self.site.is_dir():
             raise BadRequestError(f"{settings.site} is not a folder", param="site")
-        self.site_store = Store(store.path, root=self.site, engine=store.engine)
+        self.site_store = Store(store_path, root=self.site, engine=engine)
         if settings.template is not None:
             template = settings.template.resolve()
             if not template.is_file():
@@ -121,10 +122,10 @@ class SiteCards:
             self.templates, self.template_name = Templates(template.parent, cache=True), template.name
         else:
             self.templates, self.template_name = Templates(BUILTIN_TEMPLATES, cache=True), "card.html"
-        self.card_store = Store(store.path, root=self.templates.root, engine=store.engine)
+        self.card_store = Store(store_path, root=self.templates.root, engine=engine)
         self.query = ImageQuery.from_mapping({"format": settings.format})
-        self.jobs = jobs or store.engine.pool_size
-        self.memo = PageMemo(store.path / "og-memo" / f"{_digest(str(self.site))}.json", self._memo_header())
+        self.jobs = jobs or engine.pool_size
+        self.memo = PageMemo(self.site_store.path / "og-memo" / f"{_digest(str(self.site))}.json", self._memo_header())
 
     def _memo_header(self) -> dict[str, Any]:
         """What a page's card and tags depend on besides the page: the settings, the template's bytes, the
@@ -160,13 +161,14 @@ class SiteCards:
             if self.memo.unchanged(self.site, rel):  # left as the last run made it: nothing to read
                 report.pages += 1
                 continue
-            text = (self.site / rel).read_bytes().decode("utf-8", "surrogateescape")  # every byte kept as it was
+            data = (self.site / rel).read_bytes()
+            text = data.decode("utf-8", "surrogateescape")  # every byte kept as it was
             head = read_head(text)
             if opted_out(head):
                 report.skipped += 1
                 self.memo.forget(rel)
                 continue
-            pages.append(OgPage(rel, text, head))
+            pages.append(OgPage(rel, text, head, data))
         return pages
 
     # -- each page's card -----------------------------------------------------------------------------
@@ -231,16 +233,8 @@ class SiteCards:
             name: CREATE_PARAMS[name].read(params.pop(name, default)) for name, default in zip(VIEWPORT, CARD_SIZE, strict=True)
         }
         width, height = size["viewport_width"], size["viewport_height"]
-        site: dict[str, Any] = {
-            "name": page.site_name,
-            "url": page.base_url,
-            "description": "",
-            "host": (urlsplit(page.base_url).netloc + urlsplit(page.base_url).path).rstrip("/"),
-            "logo": None,
-            "language": head.lang or "en",
-        }
         options = card_options()
-        site["palette"] = {"primary": options["background"], "accent": options["accent"]}
+        site = card_site(page.site_name, page.base_url, options, language=head.lang or "en")
         values = {
             **template_values(head),
             "page": {"title": page.title, "description": page.description, "url": page.url, "lang": head.lang, "dir": head.dir},
@@ -297,24 +291,26 @@ class SiteCards:
         cards_dir = self.settings.cards_dir.strip("/")
         try:
             asset = Asset.load(page.store, page.image_id, self.query).slim()
-            if asset.write(self.site / cards_dir / asset.name):
-                report.written.append(f"{cards_dir}/{asset.name}")
+            asset.write(self.site / cards_dir / asset.name)
             assert asset.pixels is not None
             image_url = page.base_url + f"{cards_dir}/{asset.name}"
-            tags = card_tags(page.title, page.description, page.url, image_url, asset.mime, asset.pixels)
-            self._edit(page, tags, report)
-            self.memo.record(self.site, page.rel, f"{cards_dir}/{asset.name}", page.head.title)
+            tags = card_tags(page.title, page.description, page.url, image_url, asset.mime, asset.pixels, page.site_name)
+            data = self._edit(page, tags)
+            self.memo.record(self.site, page.rel, f"{cards_dir}/{asset.name}", page.head.title, data)
         except HctiError as exc:
             report.errors.append(f"{page.rel}: {exc.message}")
             return
         report.pages += 1
         report.rendered += page.rendered
 
-    def _edit(self, page: OgPage, tags: dict[str, str], report: OgReport) -> None:
-        tags = {**tags, "og:site_name": page.site_name}
+    def _edit(self, page: OgPage, tags: dict[str, str]) -> bytes:
+        """The page's tags written into it (when they change it); returns its bytes as they now are."""
         text = edit_head(page.text, page.head, tags, REPLACED)
-        if text != page.text and write_if_changed(self.site / page.rel, text.encode("utf-8", "surrogateescape")):
-            report.written.append(page.rel)
+        if text == page.text:
+            return page.data
+        data = text.encode("utf-8", "surrogateescape")
+        write_if_changed(self.site / page.rel, data)
+        return data
 
 
 class PageMemo:
@@ -345,10 +341,11 @@ class PageMemo:
             return True
         return False
 
-    def record(self, site: Path, rel: str, card: str, title: str) -> None:
+    def record(self, site: Path, rel: str, card: str, title: str, data: bytes) -> None:
+        """``rel`` as this run left it: its stamp, the digest of its bytes ``data``, its card and title."""
         now = stamp(site / rel)
         if now:
-            self.pages[rel] = [*now, _file_digest(site / rel), card, title]
+            self.pages[rel] = [*now, _digest(data), card, title]
 
     def forget(self, rel: str) -> None:
         self.pages.pop(rel, None)

@@ -19,9 +19,7 @@ EPUB with the image file).
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
-import mimetypes
 import os
 from pathlib import Path
 from typing import Any
@@ -42,7 +40,7 @@ from .head import card_tags, meta_html, read_head
 from .options import CREATE_PARAMS, IMAGE_FORMATS, QUERY_PARAMS, CreateOptions, ImageQuery
 from .resolve import resolve
 from .store import Store, default_store_path
-from .templates import BUILTIN_TEMPLATES, Templates, card_options
+from .templates import BUILTIN_TEMPLATES, Templates, card_options, card_site, file_data_uri
 
 log = logging.getLogger(__name__)
 _OFF = ("false", "0", "no", "off")
@@ -56,13 +54,13 @@ class SphinxCards:
         self.app = app
         self.pid = os.getpid()
         self.engine = Engine(isolate=False)  # one author's pages: a static card replaces the one before in place
-        store_path = Path(app.confdir) / config.hcti_store if config.hcti_store else default_store_path(Path(app.confdir))
         if config.hcti_cards_template:
             template = (Path(app.confdir) / config.hcti_cards_template).resolve()
             self.templates, self.template_name = Templates(template.parent, cache=True), template.name
         else:
             self.templates, self.template_name = Templates(BUILTIN_TEMPLATES, cache=True), "card.html"
-        self.store = Store(store_path, root=self.templates.root, engine=self.engine)
+        self.store = Store(_store_path(app), root=self.templates.root, engine=self.engine)
+        self.logo = _logo(Path(app.srcdir), config.html_logo)  # read once: every card shows it
         self.query = ImageQuery.from_mapping({"format": config.hcti_cards_format})
         self.site_url = (config.hcti_site_url or config.html_baseurl or "").rstrip("/") + "/"
         self.cards: dict[str, concurrent.futures.Future[str] | str] = {}
@@ -97,19 +95,14 @@ class SphinxCards:
 
     def _options(self, env: BuildEnvironment, docname: str, info: dict[str, Any]) -> CreateOptions:
         config = env.config
-        title = env.titles[docname].astext() if docname in env.titles else config.project
         options = {**card_options(), **config.hcti_cards_options}
-        host = urlsplit(self.site_url).netloc + urlsplit(self.site_url).path.rstrip("/")
-        site = {
-            "name": config.project,
-            "description": "",
-            "url": self.site_url,
-            "host": host,
-            "logo": _logo(Path(env.srcdir), config.html_logo),
-            "language": config.language or "en",
-            "palette": {"primary": options["background"], "accent": options["accent"]},
+        site = card_site(config.project, self.site_url, options, logo=self.logo, language=config.language or "en")
+        page = {
+            "title": _title(env, docname),
+            "description": info.get("description", ""),
+            "url": self.page_url(docname),
+            "meta": {},
         }
-        page = {"title": title, "description": info.get("description", ""), "url": self.page_url(docname), "meta": {}}
         values = {"page": page, "site": site, "options": options, "width": 1200, "height": 630}
         html, _ = self.templates.render(self.template_name, values)
         return CreateOptions.from_mapping({"html": html, "viewport_width": 1200, "viewport_height": 630, "device_scale": 1})
@@ -132,8 +125,8 @@ class SphinxCards:
         asset.write(Path(self.app.outdir) / cards_dir / asset.name)
         assert asset.pixels is not None
         image_url = self.site_url + f"{cards_dir}/{asset.name}"
-        tags = card_tags(title, description, self.page_url(docname), image_url, asset.mime, asset.pixels)
-        return {**tags, "og:site_name": self.app.config.project}
+        project = self.app.config.project
+        return card_tags(title, description, self.page_url(docname), image_url, asset.mime, asset.pixels, project)
 
 
 def _pages(env: BuildEnvironment) -> dict[str, dict[str, Any]]:
@@ -144,16 +137,19 @@ def _pages(env: BuildEnvironment) -> dict[str, dict[str, Any]]:
 
 
 def _logo(srcdir: Path, logo: str | None) -> str | None:
-    """The project's logo inside the card's HTML as a data: URI (a new logo, new cards), if it is a local file."""
-    if not logo or urlsplit(logo).scheme:
-        return None
-    path = srcdir / logo
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
+    """The project's logo (`html_logo`) as a data: URI, if it is a local file (a new logo, new cards)."""
+    return None if not logo or urlsplit(logo).scheme else file_data_uri(srcdir / logo)
+
+
+def _title(env: BuildEnvironment, docname: str) -> str:
+    """A page's title as text (its markup rendered), or the project's name."""
+    return env.titles[docname].astext() if docname in env.titles else env.config.project
+
+
+def _store_path(app: Sphinx) -> Path:
+    """`hcti_store` relative to conf.py, else $HCTI_STORE or `.hcti` beside it."""
+    confdir = Path(app.confdir)
+    return confdir / app.config.hcti_store if app.config.hcti_store else default_store_path(confdir)
 
 
 class HctiDirective(SphinxDirective):
@@ -196,9 +192,7 @@ def _directive_store(app: Sphinx) -> Store:
     if store is None or store.root != Path(app.srcdir).resolve():
         cards: SphinxCards | None = getattr(app, "hcti_cards", None)
         engine = cards.engine if cards is not None else Engine(isolate=False)
-        confdir = Path(app.confdir)
-        path = confdir / app.config.hcti_store if app.config.hcti_store else default_store_path(confdir)
-        store = app.hcti_directive_store = Store(path, root=app.srcdir, engine=engine)  # type: ignore[attr-defined]
+        store = app.hcti_directive_store = Store(_store_path(app), root=app.srcdir, engine=engine)  # type: ignore[attr-defined]
     return store
 
 
@@ -246,9 +240,8 @@ def _html_page_context(app: Sphinx, pagename: str, templatename: str, context: d
     if cards is None or doctree is None:
         return
     info = _pages(app.env).get(pagename, {})
-    title = app.env.titles[pagename].astext() if pagename in app.env.titles else app.config.project
     try:
-        tags = cards.tags(pagename, title, info.get("description", ""))
+        tags = cards.tags(pagename, _title(app.env, pagename), info.get("description", ""))
     except HctiError as exc:
         log.warning("hcti: card for %s: %s", pagename, exc.message, location=pagename, type="hcti")
         return

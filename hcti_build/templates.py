@@ -5,13 +5,16 @@ which the directive scanner reads and `hcti_build.jinja.HctiExtension` renders.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import mimetypes
 import posixpath
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 import jinja2.meta
@@ -182,6 +185,37 @@ def card_options(primary: str = "#4051b5", accent: str = "#ffc105") -> dict[str,
         "font_family": CARD_FONTS,
         "logo": None,
     }
+
+
+def card_site(
+    name: str, url: str, options: dict[str, Any], *, description: str = "", logo: str | None = None, language: str = "en"
+) -> dict[str, Any]:
+    """The card template's `site`: its name, URL and host (the URL without its scheme), description, logo, language,
+    and the palette of the card's ``options``."""
+    parts = urlsplit(url)
+    return {
+        "name": name,
+        "description": description,
+        "url": url,
+        "host": parts.netloc + parts.path.rstrip("/"),
+        "logo": logo,
+        "language": language,
+        "palette": {"primary": options["background"], "accent": options["accent"]},
+    }
+
+
+def file_data_uri(path: Path, limit: int = 512 * 1024) -> str | None:
+    """A file (a logo) inside a card's HTML: its bytes are then part of the card's request (a new logo, new
+    cards), and a card that loads no file can replace the one before it in place (Engine(isolate=False)).
+    None for a file that cannot be read, or one over ``limit`` (load it from its file instead)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if len(data) > limit:
+        return None
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
 
 
 def _rgb(color: str) -> tuple[int, int, int]:

@@ -10,13 +10,11 @@ and its stored image is checked off the main process (`hcti_build.Checker`).
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import contextlib
 import hashlib
 import html
 import json
-import mimetypes
 import os
 import posixpath
 import re
@@ -45,7 +43,9 @@ from hcti_build import (
     Templates,
     WriteError,
     card_options,
+    card_site,
     card_tags,
+    file_data_uri,
     meta_html,
     write_if_changed,
 )
@@ -319,18 +319,12 @@ class Cards:
                 path = (folder / str(logo)).resolve()
                 if path.is_file() and path.is_relative_to(self.root):
                     self.logos.add(path)
-                    logo_url = _data_uri(path) or "/" + path.relative_to(self.root).as_posix()
+                    logo_url = file_data_uri(path) or "/" + path.relative_to(self.root).as_posix()
                     break
-        host = urlsplit(config.site_url or "").netloc + urlsplit(config.site_url or "").path.rstrip("/")
-        return {
-            "name": config.site_name,
-            "description": config.site_description or "",
-            "url": config.site_url or "",
-            "host": host,
-            "logo": logo_url,
-            "language": config.theme.get("language") or "en",
-            "palette": {"primary": options["background"], "accent": options["accent"]},
-        }
+        description, language = config.site_description or "", config.theme.get("language") or "en"
+        return card_site(
+            config.site_name, config.site_url or "", options, description=description, logo=logo_url, language=language
+        )
 
 
 def card_setting(page: Page) -> Any:
@@ -355,20 +349,6 @@ def _about(what: str) -> Iterator[None]:
 def _cpus() -> int:
     affinity = getattr(os, "sched_getaffinity", None)  # the CPUs this process may use (Linux)
     return len(affinity(0)) if affinity else os.cpu_count() or 1
-
-
-def _data_uri(path: Path, limit: int = 512 * 1024) -> str | None:
-    """A logo in the card's HTML itself: its bytes are then part of the card's request (a new logo, new cards),
-    and a card that loads no file can replace the one before it in place (Engine(isolate=False)). A logo over
-    ``limit`` is loaded from its file instead (root-relative on the render origin)."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    if len(data) > limit:
-        return None
-    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
 
 
 def _tagged(value: Any) -> str:

@@ -229,3 +229,15 @@ def test_an_edited_page_gets_a_new_card_and_the_others_are_not_read_again(tmp_pa
     new_card = card_of(site, guide)
     assert new_card != old_card and load(new_card).convert("RGB").getpixel((1150, 600)) == (255, 0, 0)
     assert meta_tags(guide)["twitter:image"] == meta_tags(guide)["og:image"] and len(meta_tags(guide)["og:image"]) == 1
+
+
+def test_a_copy_of_the_site_and_store_elsewhere_renders_nothing_again(tmp_path: Path) -> None:
+    first = tmp_path / "one"
+    first.mkdir()
+    make_site(first)
+    assert og(first, "site", "--site-url", SITE_URL, "--template", "card.html").returncode == 0
+    moved = tmp_path / "elsewhere" / "two"
+    shutil.copytree(first, moved, symlinks=True)
+    done = og(moved, "site", "--site-url", SITE_URL, "--template", "card.html")
+    assert "4 pages, 0 rendered, 4 reused" in done.stderr, done.stderr
+    assert tree(moved / "site") == tree(first / "site")
