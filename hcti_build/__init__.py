@@ -16,6 +16,7 @@ from .errors import (
     GoneError,
     HctiError,
     NotFoundError,
+    RemoteError,
     RenderCancelledError,
     RenderError,
     RenderTimeoutError,
@@ -25,6 +26,7 @@ from .errors import (
 from .files import write_if_changed
 from .head import card_tags, meta_html
 from .options import IMAGE_FORMATS, CreateOptions, ImageQuery
+from .remote import RemoteTier, remote_tier
 from .store import Store
 from .templates import BUILTIN_TEMPLATES, Templates, card_options, card_site, file_data_uri
 
@@ -45,6 +47,8 @@ __all__ = [
     "HctiError",
     "ImageQuery",
     "NotFoundError",
+    "RemoteError",
+    "RemoteTier",
     "RenderCancelledError",
     "RenderError",
     "RenderTimeoutError",
@@ -59,6 +63,7 @@ __all__ = [
     "file_data_uri",
     "find_chromium",
     "meta_html",
+    "remote_tier",
     "render",
     "rewrite_markdown",
     "write_if_changed",

@@ -57,6 +57,7 @@ class BuildReport:
     directives: int = 0
     rendered: int = 0
     reused: int = 0
+    from_remote: str = ""  # " (N from <remote>)" when the store has a remote
     seconds: float = 0.0
     written: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -71,7 +72,7 @@ class BuildReport:
         head = "hcti build failed" if self.errors else "hcti build"
         return (
             f"{head}: {self.files} files scanned, {self.directives} directives, {self.rendered} rendered, "
-            f"{self.reused} reused, {len(self.written)} files written in {self.seconds:.2f} s"
+            f"{self.reused} reused{self.from_remote}, {len(self.written)} files written in {self.seconds:.2f} s"
         )
 
 
@@ -271,19 +272,33 @@ class Builder:
                 self._ids[k] = hit
             else:
                 misses.append(k)
-        report.rendered = len(misses)
-        report.reused = report.directives - len(misses)
+        mark = self.store.remote_mark()
+        report.rendered = len(misses) - self._ensure_all(unique, misses, sources, report, on_progress)
+        report.reused = report.directives - report.rendered
+        report.from_remote = self.store.remote_note(mark)
+
+    def _ensure_all(
+        self,
+        unique: dict[tuple[str, str], Resolved],
+        misses: list[tuple[str, str]],
+        sources: list[Source],
+        report: BuildReport,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> int:
+        """The local misses fetched from the remote or rendered, concurrently (failures reported with their
+        directives); how many were fetched, not rendered."""
+        fetched = 0
         if not misses:
-            return
-        workers = self.jobs or self.store.engine.pool_size
-        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="hcti-build") as pool:
+            return fetched
+        with concurrent.futures.ThreadPoolExecutor(self.jobs or self.store.concurrency, thread_name_prefix="hcti-build") as pool:
             futures = {pool.submit(self.store.ensure, unique[k].options, base=unique[k].base): k for k in misses}
             for done, fut in enumerate(concurrent.futures.as_completed(futures), 1):
                 if on_progress:
                     on_progress(done, len(misses))
                 failure = fut.exception()
                 if failure is None:
-                    self._ids[futures[fut]] = fut.result()[0]
+                    self._ids[futures[fut]], rendered = fut.result()
+                    fetched += not rendered
                 elif isinstance(failure, HctiError):
                     report.errors.extend(
                         d.error(failure)
@@ -293,6 +308,7 @@ class Builder:
                     )
                 else:
                     raise failure
+        return fetched
 
     def _rewrite_all(
         self, sources: list[Source], unique: dict[tuple[str, str], Resolved], deps: dict[str, set[str]], report: BuildReport

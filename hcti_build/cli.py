@@ -1,4 +1,4 @@
-"""The `hcti` command: render, get, ls, rm, usage, build, watch, og, serve, sign.
+"""The `hcti` command: render, get, ls, rm, usage, build, watch, og, serve, sign (and `store`, in `cli_store`).
 
 Errors are the API's JSON on stderr with exit code 2."""
 
@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 
 import click
 
+from .cli_store import store_group
 from .config import config_value
 from .errors import HctiError
 from .files import atomic_write, read_utf8
 from .options import CREATE_PARAMS, FORMATS, IMAGE_FORMATS, CreateOptions, ImageQuery, parse_format
+from .remote import remote_tier
 from .signing import Credentials, signed_url
 from .store import Store, default_store_path
 
@@ -351,14 +353,16 @@ def serve(
     empty = tempfile.TemporaryDirectory(prefix="hcti-serve-no-files-") if root is None else None
     try:
         creds = Credentials.resolve()
-        store = Store(store_path, root=root or (empty.name if empty else None))
+        remote = remote_tier(None) or ""  # the configuration beside the working folder, not the renders' folder
+        store = Store(store_path, root=root or (empty.name if empty else None), remote=remote)
         store.fingerprint()  # finds Chromium and reads its version: a missing or broken one is said now, not per request
         sock = serving.bind(host, port)
     except HctiError as exc:
         _fail(exc)
     bound_host, bound_port = sock.getsockname()[:2]
     url = f"http://{'[' + bound_host + ']' if ':' in bound_host else bound_host}:{bound_port}"
-    click.echo(f"hcti serve: {url}  (store {store.path}; gallery at {url}/)", err=True)
+    shared = f"; remote {store.remote.name}" if store.remote else ""
+    click.echo(f"hcti serve: {url}  (store {store.path}{shared}; gallery at {url}/)", err=True)
     if creds.generated:
         click.echo(f"  user id {creds.user_id}  API key {creds.api_key}", err=True)
         click.echo("  (generated for this run: set HCTI_USER_ID and HCTI_API_KEY to keep them)", err=True)
@@ -401,6 +405,9 @@ def sign(query: str, html_file: str | None, css_file: str | None, fmt: str | Non
         click.echo(signed_url(base_url, creds, pairs, fmt))
     except HctiError as exc:
         _fail(exc)
+
+
+main.add_command(store_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -131,6 +131,12 @@ class WriteError(HctiError):
         return err
 
 
+class RemoteError(HctiError):
+    """The store's remote failed (unreachable, slow, denied, full): a warning unless HCTI_REMOTE_REQUIRED=1."""
+
+    status_code = 502
+
+
 class BrowserNotFoundError(HctiError):
     status_code = 500
     error = "Browser Not Found"

@@ -7,10 +7,11 @@ machine: a project copied elsewhere keeps its ids.
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .errors import BadRequestError, NotFoundError
@@ -44,9 +45,14 @@ def _uuid8(digest: bytes) -> str:
     return str(uuid.UUID(bytes=bytes(b)))
 
 
+def is_id(value: object) -> bool:
+    """Whether ``value`` is an id as stores write them."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
 def valid_id(image_id: str) -> str:
     """``image_id`` if it is an id as this store writes them, else a 404 (a long one is not echoed in full)."""
-    if not isinstance(image_id, str) or not _ID.fullmatch(image_id):
+    if not is_id(image_id):
         shown = image_id[:60] + "..." if isinstance(image_id, str) and len(image_id) > 60 else image_id
         raise NotFoundError(f"Image not found: {shown!r}")
     return image_id
@@ -87,3 +93,22 @@ class FileDigests:
                 return None
             out[name] = digest
         return out
+
+
+def manifest_text(read: Iterable[str], missing: Iterable[str]) -> str:
+    """A request's manifest (the root-relative files its render read, and those it asked for that were
+    missing) as the index and a remote keep it: the same text in both, so a stale remote copy is seen."""
+    return json.dumps({"read": sorted(read), "missing": sorted(missing)})
+
+
+def parse_manifest(text: str | bytes) -> tuple[list[str], list[str]] | None:
+    """`manifest_text` read back; None if damaged or if it names a file outside the root (a remote's
+    manifest comes from a shared bucket, and only files under the root are ever hashed)."""
+    try:
+        found = json.loads(text)
+        read, missing = (found, []) if isinstance(found, list) else (found["read"], found["missing"])
+        names = [str(n) for n in read], [str(n) for n in missing]
+    except (ValueError, TypeError, KeyError):
+        return None
+    unsafe = any(n.startswith("/") or ".." in n.split("/") or "\\" in n for n in (*names[0], *names[1]))
+    return None if unsafe else names

@@ -4,13 +4,16 @@ translated once (`writing`): a full disk or a read-only store is a WriteError, n
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-from .errors import WriteError
+from .errors import BadRequestError, WriteError
 
 # SQLite's primary result codes that mean the index cannot be written: WriteError, not a crash.
 _CANNOT_WRITE = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN})
@@ -18,13 +21,17 @@ _LOCKED = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, created_at REAL NOT NULL, params TEXT NOT NULL,
   root TEXT NOT NULL, sha256 TEXT NOT NULL, width INTEGER, height INTEGER, size INTEGER, deleted_at REAL,
-  base TEXT NOT NULL DEFAULT '');
+  base TEXT NOT NULL DEFAULT '', engine TEXT, read_at REAL);
 CREATE INDEX IF NOT EXISTS images_created ON images(created_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS manifests (request_key TEXT PRIMARY KEY, files TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS variants (id TEXT, key TEXT, sha256 TEXT NOT NULL, PRIMARY KEY (id, key));
 CREATE TABLE IF NOT EXISTS renders (at REAL NOT NULL, id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+# Columns added after the first release: (name, declaration), added to older stores when they open.
+_ADDED_COLUMNS = (("base", "TEXT NOT NULL DEFAULT ''"), ("engine", "TEXT"), ("read_at", "REAL"))
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -59,11 +66,61 @@ def setup(db: Callable[[], sqlite3.Connection], close: Callable[[], None]) -> No
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
             columns = {row[1] for row in conn.execute("PRAGMA table_info(images)")}
-            if "base" not in columns:  # stores made before documents could live in a sub-folder
-                conn.execute("ALTER TABLE images ADD COLUMN base TEXT NOT NULL DEFAULT ''")
+            for name, decl in _ADDED_COLUMNS:  # stores made before these columns existed
+                if name not in columns:
+                    conn.execute(f"ALTER TABLE images ADD COLUMN {name} {decl}")
             return
         except sqlite3.OperationalError as exc:
             if _code(exc) not in _LOCKED or time.monotonic() > deadline:
                 raise
             close()
             time.sleep(0.05)
+
+
+def record_image(db: sqlite3.Connection, row: dict[str, Any]) -> None:
+    """An image's row written (inside the caller's transaction): a new one, or a deleted one made live again
+    (keeping its first creation time while it was live)."""
+    db.execute(
+        "INSERT INTO images (id, created_at, params, root, sha256, width, height, size, deleted_at, base, engine) "
+        "VALUES (:id, :created_at, :params, :root, :sha256, :width, :height, :size, NULL, :base, :engine) "
+        "ON CONFLICT(id) DO UPDATE SET deleted_at=NULL, sha256=excluded.sha256, size=excluded.size, "
+        "engine=excluded.engine, "
+        "created_at=CASE WHEN images.deleted_at IS NULL THEN images.created_at ELSE excluded.created_at END",
+        row,
+    )
+
+
+def page_of(db: sqlite3.Connection, count: int, page_token: str | None) -> tuple[list[tuple[str, float]], str | None]:
+    """(id, created_at) of live images, newest first, ``count`` of them after ``page_token`` (keyset paging:
+    the token names the last one of the page before); and the next page's token, if more follow."""
+    where, args = "deleted_at IS NULL", []
+    if page_token:
+        try:
+            token = json.loads(base64.urlsafe_b64decode(page_token.encode()))
+            args = [float(token["t"]), float(token["t"]), str(token["id"])]
+        except (ValueError, KeyError, TypeError):
+            raise BadRequestError("page_token is not valid", param="page_token") from None
+        where += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+    rows = db.execute(
+        f"SELECT id, created_at FROM images WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?", (*args, count + 1)
+    ).fetchall()
+    page = [(str(i), float(t)) for i, t in rows[:count]]
+    if len(rows) <= count:
+        return page, None
+    return page, base64.urlsafe_b64encode(json.dumps({"t": page[-1][1], "id": page[-1][0]}).encode()).decode()
+
+
+def usage_of(db: sqlite3.Connection) -> dict[str, dict[str, int]]:
+    """Renders rolled up by hour, day and month (UTC), newest buckets kept."""
+    data = {}
+    for name, fmt, limit in (
+        ("hour", "%Y-%m-%dT%H:00:00Z", 72),
+        ("day", "%Y-%m-%dT00:00:00Z", 60),
+        ("month", "%Y-%m-01T00:00:00Z", 24),
+    ):
+        rows = db.execute(
+            f"SELECT strftime('{fmt}', at, 'unixepoch') AS b, COUNT(*) FROM renders GROUP BY b ORDER BY b DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        data[name] = dict(sorted(rows))
+    return data

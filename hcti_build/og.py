@@ -29,6 +29,7 @@ from .errors import BadRequestError, HctiError
 from .files import atomic_write, settled, stamp, write_if_changed
 from .head import Head, card_tags, edit_head, read_head, tag_span
 from .options import CREATE_PARAMS, CreateOptions, ImageQuery
+from .remote import remote_tier
 from .site import common_suffix, opted_out, site_pages, strip_suffix, template_values, url_path
 from .store import Store
 from .templates import BUILTIN_TEMPLATES, Templates, card_options, card_site
@@ -95,12 +96,13 @@ class OgReport:
     pages: int = 0
     rendered: int = 0
     skipped: int = 0
+    from_remote: str = ""  # " (N from <remote>)" when the store has a remote
     seconds: float = 0.0
 
     def summary(self) -> str:
         head = "hcti og failed" if self.errors else "hcti og"
         return (
-            f"{head}: {self.pages} pages, {self.rendered} rendered, {self.pages - self.rendered} reused, "
+            f"{head}: {self.pages} pages, {self.rendered} rendered, {self.pages - self.rendered} reused{self.from_remote}, "
             f"{self.skipped} skipped in {self.seconds:.1f} s"
         )
 
@@ -114,7 +116,8 @@ class SiteCards:
         self.site = settings.site.resolve()
         if not self.site.is_dir():
             raise BadRequestError(f"{settings.site} is not a folder", param="site")
-        self.site_store = Store(store_path, root=self.site, engine=engine)
+        remote = remote_tier(None, self.site) or ""  # one tier for both roots: one warning, one count
+        self.site_store = Store(store_path, root=self.site, engine=engine, remote=remote)
         if settings.template is not None:
             template = settings.template.resolve()
             if not template.is_file():
@@ -122,9 +125,9 @@ class SiteCards:
             self.templates, self.template_name = Templates(template.parent, cache=True), template.name
         else:
             self.templates, self.template_name = Templates(BUILTIN_TEMPLATES, cache=True), "card.html"
-        self.card_store = Store(store_path, root=self.templates.root, engine=engine)
+        self.card_store = Store(store_path, root=self.templates.root, engine=engine, remote=remote)
         self.query = ImageQuery.from_mapping({"format": settings.format})
-        self.jobs = jobs or engine.pool_size
+        self.jobs = jobs or self.site_store.concurrency
         self.memo = PageMemo(self.site_store.path / "og-memo" / f"{_digest(str(self.site))}.json", self._memo_header())
 
     def _memo_header(self) -> dict[str, Any]:
@@ -143,6 +146,7 @@ class SiteCards:
     def run(self, on_progress: Callable[[int, int], None] | None = None) -> OgReport:
         t0 = time.perf_counter()
         report = OgReport()
+        mark = self.site_store.remote_mark()
         pages = self._read_all(report)
         titles = [p.head.title for p in pages] + self.memo.titles  # every page's, read now or remembered
         site_name = self.settings.site_name or common_suffix(titles)
@@ -152,6 +156,7 @@ class SiteCards:
             self._collect(misses, report, on_progress)
         self.memo.save()
         report.seconds = time.perf_counter() - t0
+        report.from_remote = self.site_store.remote_note(mark)
         return report
 
     # -- reading --------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from .directives import TAG_KEYS, Directive
 from .errors import HctiError
 from .head import card_tags, meta_html, read_head
 from .options import CREATE_PARAMS, IMAGE_FORMATS, QUERY_PARAMS, CreateOptions, ImageQuery
+from .remote import RemoteTier, remote_tier
 from .resolve import resolve
 from .store import Store, default_store_path
 from .templates import BUILTIN_TEMPLATES, Templates, card_options, card_site, file_data_uri
@@ -59,7 +60,7 @@ class SphinxCards:
             self.templates, self.template_name = Templates(template.parent, cache=True), template.name
         else:
             self.templates, self.template_name = Templates(BUILTIN_TEMPLATES, cache=True), "card.html"
-        self.store = Store(_store_path(app), root=self.templates.root, engine=self.engine)
+        self.store = Store(_store_path(app), root=self.templates.root, engine=self.engine, remote=_remote(app))
         self.logo = _logo(Path(app.srcdir), config.html_logo)  # read once: every card shows it
         self.query = ImageQuery.from_mapping({"format": config.hcti_cards_format})
         self.site_url = (config.hcti_site_url or config.html_baseurl or "").rstrip("/") + "/"
@@ -77,7 +78,7 @@ class SphinxCards:
     def submit_all(self, env: BuildEnvironment) -> None:
         """Each page's card looked up, the misses rendered concurrently; waited for when pages are written in
         parallel (the writers are other processes: they only read the store)."""
-        pool = self.pool = concurrent.futures.ThreadPoolExecutor(self.engine.pool_size, thread_name_prefix="hcti-sphinx")
+        pool = self.pool = concurrent.futures.ThreadPoolExecutor(self.store.concurrency, thread_name_prefix="hcti-sphinx")
         for docname, info in sorted(_pages(env).items()):
             if str(info.get("card", "")).strip().lower() in _OFF:
                 continue
@@ -117,7 +118,7 @@ class SphinxCards:
         if job is None:
             return None
         if os.getpid() != self.pid:  # a parallel writer: the parent's connections are not its own
-            self.store = Store(self.store.path, root=self.store.root, engine=self.engine)
+            self.store = Store(self.store.path, root=self.store.root, engine=self.engine, remote="")  # cards are local now
             self.pid = os.getpid()
         image_id = job if isinstance(job, str) else job.result()
         asset = Asset.load(self.store, image_id, self.query).slim()
@@ -144,6 +145,16 @@ def _logo(srcdir: Path, logo: str | None) -> str | None:
 def _title(env: BuildEnvironment, docname: str) -> str:
     """A page's title as text (its markup rendered), or the project's name."""
     return env.titles[docname].astext() if docname in env.titles else env.config.project
+
+
+def _remote(app: Sphinx) -> RemoteTier | str:
+    """The build's remote tier, shared by cards and directives (one warning, one count), warning through Sphinx;
+    made again in a forked reader, which must not use its parent's connections."""
+    made: tuple[int, RemoteTier | None] | None = getattr(app, "hcti_remote_tier", None)
+    if made is None or made[0] != os.getpid():
+        made = (os.getpid(), remote_tier(None, Path(app.confdir), log.warning, option=app.config.hcti_remote))
+        app.hcti_remote_tier = made  # type: ignore[attr-defined]
+    return made[1] or ""
 
 
 def _store_path(app: Sphinx) -> Path:
@@ -192,7 +203,8 @@ def _directive_store(app: Sphinx) -> Store:
     if store is None or store.root != Path(app.srcdir).resolve():
         cards: SphinxCards | None = getattr(app, "hcti_cards", None)
         engine = cards.engine if cards is not None else Engine(isolate=False)
-        store = app.hcti_directive_store = Store(_store_path(app), root=app.srcdir, engine=engine)  # type: ignore[attr-defined]
+        store = Store(_store_path(app), root=app.srcdir, engine=engine, remote=_remote(app))
+        app.hcti_directive_store = store  # type: ignore[attr-defined]
     return store
 
 
@@ -251,6 +263,10 @@ def _html_page_context(app: Sphinx, pagename: str, templatename: str, context: d
 
 
 def _build_finished(app: Sphinx, exception: BaseException | None) -> None:
+    made: tuple[int, RemoteTier | None] | None = getattr(app, "hcti_remote_tier", None)
+    if made is not None and made[1] is not None:
+        done = made[1].report
+        log.info(f"hcti: {done.fetched} images from {done.name}, {done.uploaded} uploaded")
     cards: SphinxCards | None = getattr(app, "hcti_cards", None)
     if cards is not None:
         cards.close()
@@ -269,6 +285,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("hcti_cards_dir", "_images/social", "html", str, description="Where cards go in the output.")
     app.add_config_value("hcti_site_url", None, "html", (str, type(None)), description="Default: html_baseurl.")
     app.add_config_value("hcti_store", None, "env", (str, type(None)), description="Default: $HCTI_STORE or .hcti.")
+    app.add_config_value("hcti_remote", None, "", (str, type(None)), description="A shared store: s3://bucket/prefix...")
     app.add_directive("hcti", HctiDirective)
     app.connect("builder-inited", _builder_inited)
     app.connect("doctree-read", _doctree_read)

@@ -9,7 +9,6 @@ Bazel).
 
 from __future__ import annotations
 
-import base64
 import builtins
 import concurrent.futures
 import contextlib
@@ -28,12 +27,14 @@ from typing import Any
 from .browser import Engine, default_engine
 from .chromium import INSTALL_HINT, chromium_version
 from .errors import BadRequestError, BrowserNotFoundError, GoneError, NotFoundError, WriteError
-from .files import atomic_write, sweep
-from .ids import FileDigests, document_base, image_id_of, request_key, valid_id
-from .index import connect, setup, writing
+from .ids import FileDigests, document_base, image_id_of, manifest_text, parse_manifest, request_key, valid_id
+from .index import connect, page_of, record_image, setup, usage_of, writing
+from .objects import Objects
 from .options import CreateOptions, ImageQuery, batch_options
+from .remote import Meta, RemoteTier, remote_tier
 
 RENDER_VERSION = "2"  # bumped when the same request renders differently (2: files served with their MIME type)
+READ_AT_STEP = 3600  # an image's last read time is kept to the hour: a warm build does not write the index per hit
 
 
 def default_store_path(near: Path | None = None) -> Path:
@@ -52,11 +53,15 @@ class Store:
         root: str | os.PathLike[str] | None = None,
         base_url: str | None = None,
         engine: Engine | None = None,
+        remote: str | RemoteTier | None = None,
     ) -> None:
+        """``remote``: a URL or tier shared with other stores (`hcti_build.remote`); default HCTI_REMOTE, else the
+        configuration's ``remote``; "" for none."""
         self.path = Path(path).resolve() if path else default_store_path()
         self.root = Path(root or os.getcwd()).resolve()
         self.base_url = base_url.rstrip("/") if base_url else None
         self._engine = engine
+        self.remote = remote if isinstance(remote, RemoteTier) else remote_tier(remote, self.root)
         self._fingerprint: str | None = None
         self._digests = FileDigests(self.root)
         self._local = threading.local()
@@ -66,22 +71,21 @@ class Store:
             (self.path / "tmp").mkdir(exist_ok=True)
         except OSError as exc:
             raise WriteError.of(exc, self.path) from exc
-        self._tmp = self.path / "tmp"
-        self._objects = self.path / "objects"
-        with self._writing():
+        self.objects = Objects(self.path / "objects", self.path / "tmp")
+        with self.writing():
             self._setup()
         self.sweep()
 
     def sweep(self, min_age: float = 60) -> int:
         """Delete the temporary files of writers that died before their rename (see `sweep`): runs when a Store
         opens; returns the count."""
-        return sweep(self._tmp, min_age=min_age)
+        return self.objects.sweep(min_age)
 
-    def _writing(self) -> contextlib.AbstractContextManager[None]:
+    def writing(self) -> contextlib.AbstractContextManager[None]:
         return writing(self.path / "index.sqlite")
 
     def _setup(self) -> None:
-        setup(self._db, self.close)
+        setup(self.db, self.close)
 
     @property
     def engine(self) -> Engine:
@@ -89,7 +93,7 @@ class Store:
             self._engine = default_engine()
         return self._engine
 
-    def _db(self) -> sqlite3.Connection:
+    def db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = self._local.db = connect(self.path / "index.sqlite")
@@ -116,10 +120,10 @@ class Store:
         except OSError as exc:  # an Engine given a path that is not there
             raise BrowserNotFoundError(f"Chromium not found at {exe}: {INSTALL_HINT}") from exc
         key = f"chromium-version:{exe}:{st.st_size}:{st.st_mtime_ns}"
-        row = self._db().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        row = self.db().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         version = str(row[0]) if row else chromium_version(exe)
         if not row:
-            self._db().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, version))
+            self.db().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, version))
         return f"{version}|hcti-render-{RENDER_VERSION}"  # not cached: a new hcti-build gets new ids
 
     def _request_key(self, opts: CreateOptions, base: str = "") -> str:
@@ -135,13 +139,8 @@ class Store:
 
     def _manifest(self, key: str) -> tuple[list[str], list[str]] | None:
         """The root-relative files the request's last render read, and those it asked for that were missing."""
-        row = self._db().execute("SELECT files FROM manifests WHERE request_key=?", (key,)).fetchone()
-        if not row:
-            return None
-        found = json.loads(row[0])
-        if isinstance(found, list):  # written before missing files were recorded
-            return found, []
-        return list(found["read"]), list(found["missing"])
+        row = self.db().execute("SELECT files FROM manifests WHERE request_key=?", (key,)).fetchone()
+        return parse_manifest(row[0]) if row else None
 
     def lookup_key(self, key: str) -> str | None:
         """`lookup` by `request_key`: the files the request's last render read are checked (and those it missed
@@ -154,24 +153,32 @@ class Store:
         if files is None or any((self.root / name).is_file() for name in missing):
             return None
         image_id = image_id_of(key, files)
-        hit = self._db().execute("SELECT size FROM images WHERE id=? AND deleted_at IS NULL", (image_id,)).fetchone()
+        hit = self.db().execute("SELECT size, read_at FROM images WHERE id=? AND deleted_at IS NULL", (image_id,)).fetchone()
         try:
-            return image_id if hit and self._object(image_id).stat().st_size == hit[0] else None
+            if not hit or self.objects.master(image_id).stat().st_size != hit[0]:
+                return None
         except OSError:
             return None
+        self._touch(image_id, hit[1])
+        return image_id
+
+    def _touch(self, image_id: str, read_at: float | None) -> None:
+        """The image's last read time, for `hcti store prune --unused-since`; best effort (a read-only store
+        still answers lookups)."""
+        now = time.time()
+        if read_at is None or now - read_at > READ_AT_STEP:
+            with contextlib.suppress(WriteError), self.writing(), self.db() as db:
+                db.execute("UPDATE images SET read_at=? WHERE id=?", (now, image_id))
 
     def inputs(self, options: CreateOptions, *, base: str = "") -> list[str]:
         """The local files (root-relative) the last render of this request read: stylesheets, fonts, images."""
         manifest = self._manifest(self._request_key(options, document_base(base)))
         return manifest[0] if manifest else []
 
-    def _object(self, image_id: str) -> Path:
-        return self._objects / f"{image_id[:2]}/{image_id}.png"  # one join: a warm site build makes one per card
-
     def url(self, image_id: str) -> str:
         if self.base_url:
             return f"{self.base_url}/v1/image/{image_id}"
-        return self._object(image_id).as_uri()
+        return self.objects.master(image_id).as_uri()
 
     # -- the API ----------------------------------------------------------------------------------
     def create(self, options: CreateOptions | Mapping[str, Any], *, base: str = "") -> dict[str, str]:
@@ -188,34 +195,89 @@ class Store:
         opts = options if isinstance(options, CreateOptions) else CreateOptions.from_mapping(options)
         base = document_base(base)
         key = self._request_key(opts, base)
-        hit = self.lookup_key(key)
+        hit = self.lookup_key(key) or self._from_remote(key)
         return (hit, False) if hit else (self._render(opts, key, base), True)
+
+    @property
+    def concurrency(self) -> int:
+        """Threads worth running `ensure` on: the engine's pages, more with a remote (its reads wait on the
+        network, not on a page)."""
+        return self.engine.pool_size if self.remote is None else max(16, self.engine.pool_size)
+
+    # -- the remote tier --------------------------------------------------------------------------
+    def remote_mark(self) -> int:
+        """Images fetched from the remote so far: give it back to `remote_note` after a run."""
+        return self.remote.report.fetched if self.remote else 0
+
+    def remote_note(self, mark: int) -> str:
+        """`` (N from <remote>)`` for a summary line, or "" without a remote."""
+        return self.remote.since(mark) if self.remote else ""
+
+    def _from_remote(self, key: str) -> str | None:
+        """A local miss asked of the remote: the files its manifest names hashed here (so inputs that differ
+        give another id), then the image fetched, checked and kept as if rendered here."""
+        manifest = self.remote.manifest(key) if self.remote else None
+        if manifest is None:
+            return None
+        read, missing = manifest
+        files = self._digests.current(read)
+        if files is None or any((self.root / name).is_file() for name in missing):
+            return None
+        image_id = image_id_of(key, files)
+        if not self._adopt(image_id):
+            return None
+        with self.writing(), self.db() as db:
+            db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", (key, manifest_text(read, missing)))
+        return image_id
+
+    def _adopt(self, image_id: str, meta: Meta | None = None) -> bool:
+        """The remote's copy of an image (checked against its sha256) written to this store, with its row."""
+        got = self.remote.fetch(image_id, meta) if self.remote else None
+        if got is None:
+            return False
+        data, meta = got
+        self.objects.write(self.objects.master(image_id), data)
+        self._record(meta)
+        return True
+
+    def _record(self, meta: Meta) -> None:
+        row = {**meta.__dict__, "params": json.dumps(meta.params, sort_keys=True), "root": self._portable_root()}
+        with self.writing(), self.db() as db:
+            record_image(db, row)
+
+    def _sync_remote(self) -> None:
+        """Rows for the images the remote has and this store never saw (their bytes are fetched when read), so
+        a server on an empty store lists what its fleet made."""
+        if self.remote is not None:
+            for meta in self.remote.metas(exclude={row[0] for row in self.db().execute("SELECT id FROM images")}):
+                self._record(meta)
 
     def _render(self, opts: CreateOptions, key: str, base: str) -> str:
         cap = self.engine.render(opts, self.root, base, private=(self.path,))
         files = {n: hashlib.sha256(d).hexdigest() for n, d in cap.files.items()}
         image_id = image_id_of(key, files)
-        obj = self._object(image_id)
-        if not atomic_write(obj, cap.png, replace=False, tmp_dir=self._tmp):
-            existing = obj.read_bytes()
-            if hashlib.sha256(existing).hexdigest() != self._indexed_sha(image_id):
-                atomic_write(obj, cap.png, tmp_dir=self._tmp)  # the existing copy is stray or corrupt: replace it
+        obj = self.objects.master(image_id)
+        if not self.objects.write(obj, cap.png, replace=False):
+            existing = self.objects.checked(obj, self._indexed_sha(image_id))
+            if existing is None:
+                self.objects.write(obj, cap.png)  # the existing copy is stray or corrupt: replace it
             else:
                 cap.png = existing
-        sha = hashlib.sha256(cap.png).hexdigest()
         now = time.time()
-        db = self._db()
-        with self._writing(), db:
+        meta = Meta(
+            image_id, hashlib.sha256(cap.png).hexdigest(), len(cap.png), cap.width, cap.height,
+            json.loads(opts.canonical_json()), base, self.fingerprint(), now,
+        )  # fmt: skip
+        manifest = manifest_text(files, cap.missing)
+        row = {**meta.__dict__, "params": opts.canonical_json(), "root": self._portable_root()}
+        db = self.db()
+        with self.writing(), db:
             db.execute("BEGIN IMMEDIATE")
-            manifest = {"read": sorted(files), "missing": sorted(cap.missing)}
-            db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", (key, json.dumps(manifest)))
-            db.execute(
-                "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT(id) DO UPDATE SET "
-                "deleted_at=NULL, sha256=excluded.sha256, size=excluded.size, "
-                "created_at=CASE WHEN images.deleted_at IS NULL THEN images.created_at ELSE excluded.created_at END",
-                (image_id, now, opts.canonical_json(), self._portable_root(), sha, cap.width, cap.height, len(cap.png), base),
-            )
+            db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", (key, manifest))
+            record_image(db, row)
             db.execute("INSERT INTO renders VALUES (?, ?)", (now, image_id))
+        if self.remote is not None:
+            self.remote.publish(key, manifest, cap.png, meta)
         return image_id
 
     def _portable_root(self) -> str:
@@ -233,13 +295,16 @@ class Store:
         return root if root.is_dir() else self.root
 
     def _indexed_sha(self, image_id: str) -> str | None:
-        row = self._db().execute("SELECT sha256 FROM images WHERE id=?", (image_id,)).fetchone()
+        row = self.db().execute("SELECT sha256 FROM images WHERE id=?", (image_id,)).fetchone()
         return row[0] if row else None
 
     def _row(self, image_id: str, columns: str = "params, root, sha256, base") -> tuple[Any, ...]:
         """``columns`` of a live image: 404 for an unknown id, 410 for a deleted one."""
         valid_id(image_id)
-        row = self._db().execute(f"SELECT deleted_at, {columns} FROM images WHERE id=?", (image_id,)).fetchone()
+        query = f"SELECT deleted_at, {columns} FROM images WHERE id=?"
+        row = self.db().execute(query, (image_id,)).fetchone()
+        if row is None and self._adopt(image_id):  # made by another store sharing the remote
+            row = self.db().execute(query, (image_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"Image not found: {image_id}")
         if row[0] is not None:
@@ -255,19 +320,19 @@ class Store:
         return self._master(image_id)[0]
 
     def _master(self, image_id: str) -> tuple[bytes, str]:
-        params, root, sha, base = self._row(image_id)
-        obj = self._object(image_id)
-        try:
-            data = obj.read_bytes()
-            if hashlib.sha256(data).hexdigest() == sha:
-                return data, sha
-        except OSError:
-            pass
+        params, root, sha, base, read_at = self._row(image_id, "params, root, sha256, base, read_at")
+        obj = self.objects.master(image_id)
+        data = self.objects.checked(obj, sha)
+        if data is not None:
+            self._touch(image_id, read_at)
+            return data, sha
+        if self._adopt(image_id):  # a runner that listed the image before reading it, or a damaged local copy
+            return self._master(image_id)
         opts = CreateOptions.from_mapping(json.loads(params))
         cap = self.engine.render(opts, self._render_root(root), base, private=(self.path,))
-        atomic_write(obj, cap.png, tmp_dir=self._tmp)
+        self.objects.write(obj, cap.png)
         sha = hashlib.sha256(cap.png).hexdigest()
-        with self._writing(), self._db() as db:
+        with self.writing(), self.db() as db:
             db.execute("UPDATE images SET sha256=?, size=? WHERE id=?", (sha, len(cap.png), image_id))
         return cap.png, sha
 
@@ -285,11 +350,10 @@ class Store:
         params, root, _, base = self._row(image_id)
         key = self._variant_key(q)
         path = self._variant(image_id, q)
-        row = self._db().execute("SELECT sha256 FROM variants WHERE id=? AND key=?", (image_id, key)).fetchone()
-        if row and path.is_file():
-            data = path.read_bytes()
-            if hashlib.sha256(data).hexdigest() == row[0]:
-                return data, row[0]
+        row = self.db().execute("SELECT sha256 FROM variants WHERE id=? AND key=?", (image_id, key)).fetchone()
+        data = self.objects.checked(path, row[0]) if row else None
+        if data is not None:
+            return data, row[0]
         if q.format == "pdf" and not q.has_crop and q.width is None and q.height is None:
             opts = CreateOptions.from_mapping(json.loads(params))
             data = self.engine.pdf(opts, self._render_root(root), base, private=(self.path,))
@@ -299,9 +363,9 @@ class Store:
             from . import imaging
 
             data = imaging.apply(self.master(image_id), q)
-        atomic_write(path, data, tmp_dir=self._tmp)
+        self.objects.write(path, data)
         sha = hashlib.sha256(data).hexdigest()
-        with self._writing(), self._db() as db:
+        with self.writing(), self.db() as db:
             db.execute("INSERT OR REPLACE INTO variants VALUES (?, ?, ?)", (image_id, key, sha))
         return data, sha
 
@@ -326,56 +390,35 @@ class Store:
 
     def stored_path(self, image_id: str, query: ImageQuery) -> Path:
         """Where `get(image_id, query)` keeps its bytes, without reading them: valid after that `get`."""
-        return self._object(image_id) if query.is_identity else self._variant(image_id, query)
+        return self.objects.master(image_id) if query.is_identity else self._variant(image_id, query)
 
     @staticmethod
     def _variant_key(q: ImageQuery) -> str:
         return hashlib.sha256(q.cache_key().encode()).hexdigest()[:24]
 
     def _variant(self, image_id: str, q: ImageQuery) -> Path:
-        return self._objects / f"{image_id[:2]}/{image_id}/{self._variant_key(q)}.{q.format}"
+        return self.objects.variant(image_id, self._variant_key(q), q.format)
 
     def list(self, count: int = 50, page_token: str | None = None) -> dict[str, Any]:
         """GET /v1/images: newest first, at most 50 a page, keyset paging through ``page_token``."""
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 50:
             raise BadRequestError("count must be an integer between 1 and 50", param="count")
-        where, args = "deleted_at IS NULL", []
-        if page_token:
-            try:
-                tok = json.loads(base64.urlsafe_b64decode(page_token.encode()))
-                where += " AND (created_at < ? OR (created_at = ? AND id < ?))"
-                args = [float(tok["t"]), float(tok["t"]), str(tok["id"])]
-            except (ValueError, KeyError, TypeError):
-                raise BadRequestError("page_token is not valid", param="page_token") from None
-        rows = (
-            self._db()
-            .execute(
-                f"SELECT id, created_at FROM images WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
-                (*args, count + 1),
-            )
-            .fetchall()
-        )
-        more = len(rows) > count
-        rows = rows[:count]
-        token = None
-        if more:
-            token = base64.urlsafe_b64encode(json.dumps({"t": rows[-1][1], "id": rows[-1][0]}).encode()).decode()
+        if not page_token:
+            self._sync_remote()
+        rows, token = page_of(self.db(), count, page_token)
+        more = token is not None
         images = [{"id": i, "url": self.url(i), "created_at": _iso(t)} for i, t in rows]
         return {"images": images, "next_page_token": token, "has_next_page": more}
 
     def delete(self, image_id: str) -> None:
         """DELETE /v1/image/:id: every copy removed; a later get is 410."""
         self._row(image_id)
-        with self._writing(), self._db() as db:
+        with self.writing(), self.db() as db:
             db.execute("UPDATE images SET deleted_at=? WHERE id=?", (time.time(), image_id))
             db.execute("DELETE FROM variants WHERE id=?", (image_id,))
-        obj = self._object(image_id)
-        obj.unlink(missing_ok=True)
-        variant_dir = obj.with_suffix("")
-        if variant_dir.is_dir():
-            for f in variant_dir.iterdir():
-                f.unlink(missing_ok=True)
-            variant_dir.rmdir()
+        if self.remote is not None:
+            self.remote.delete(image_id)
+        self.objects.remove(image_id)
 
     def batch_delete(self, ids: Sequence[str]) -> None:
         for image_id in ids:
@@ -391,27 +434,14 @@ class Store:
         """`create` for each, concurrently on the engine's page pool; results in the same order."""
         if len(options) == 1:
             return [self.create(options[0])]
-        workers = self.engine.pool_size
-        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="hcti-batch") as pool:
+        with concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="hcti-batch") as pool:
             # Each render runs in the caller's context, so a CancelToken the caller holds reaches them all.
             futures = [pool.submit(contextvars.copy_context().run, self.create, o) for o in options]
             return [f.result() for f in futures]
 
     def usage(self) -> dict[str, Any]:
         """GET /v1/usage: renders rolled up by hour, day and month (UTC)."""
-        db = self._db()
-        data = {}
-        for name, fmt, limit in (
-            ("hour", "%Y-%m-%dT%H:00:00Z", 72),
-            ("day", "%Y-%m-%dT00:00:00Z", 60),
-            ("month", "%Y-%m-01T00:00:00Z", 24),
-        ):
-            rows = db.execute(
-                f"SELECT strftime('{fmt}', at, 'unixepoch') AS b, COUNT(*) FROM renders GROUP BY b ORDER BY b DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-            data[name] = dict(sorted(rows))
-        return {"data": data, "per_billing_period": []}
+        return {"data": usage_of(self.db()), "per_billing_period": []}
 
 
 def _iso(ts: float) -> str:

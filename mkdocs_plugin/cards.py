@@ -167,6 +167,7 @@ class Cards:
         self.sites: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
         self.inputs = set()
         self.counts = {"cards": 0, "rendered": 0}
+        self.mark = self.store.remote_mark()  # images fetched from the remote before this build
         self.timings: list[tuple[float, str]] = []  # (seconds, page) of each card rendered in this build
 
     def prepare(self, config: MkDocsConfig) -> None:

@@ -36,5 +36,7 @@ class HctiConfig(base.Config):
     """Render hcti directives (```hcti fences, ![](hcti:...) links) in pages."""
     cache_dir = c.Type(str, default=".cache/hcti")
     """The image store, relative to mkdocs.yml."""
+    remote = c.Optional(c.Type(str))
+    """A store shared on object storage (s3://bucket/prefix, gs://, az://, file:///folder); HCTI_REMOTE wins."""
     concurrency = c.Optional(c.Type(int))
     """Cards rendered at once: pages in the browser's pool (default 2)."""

@@ -19,7 +19,7 @@ from mkdocs.plugins import BasePlugin, get_plugin_logger
 from mkdocs.structure.files import Files
 from mkdocs.structure.pages import Page
 
-from hcti_build import Engine, HctiError, Store
+from hcti_build import Engine, HctiError, Store, remote_tier
 
 from .cards import Cards, card_setting
 from .config import HctiConfig
@@ -81,7 +81,8 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         if self._store is None or self._store.path != cache or self._store.root != root:
             if self._cards is not None:
                 self._cards.close()
-            self._store = Store(cache, root=root, engine=self._engine)
+            remote = remote_tier(None, root, log.warning, option=self.config.remote)
+            self._store = Store(cache, root=root, engine=self._engine, remote=remote or "")
             self._cards = Cards(self.config, self._store, self._engine, root, docs, serving=self._serving)
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
@@ -153,7 +154,8 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         self._cards.finish()
         launches = self._engine.launches if self._engine else 0
         cards, images = self._cards, len(self._images.assets)
-        log.info(f"{cards.counted()}, {images} directive images; Chromium launched {launches} time(s){cards.slowest()}")
+        fetched = self.store.remote_note(cards.mark)
+        log.info(f"{cards.counted()}, {images} directive images{fetched}; Chromium launched {launches} time(s){cards.slowest()}")
         if not self._serving:
             self.on_shutdown()
 

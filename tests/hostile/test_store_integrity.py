@@ -18,6 +18,7 @@ import pytest
 from conftest import load
 
 from hcti_build import NotFoundError, Store
+from hcti_build.objects import Objects
 
 RED = {"html": "<div style='width:40px;height:10px;background:#f00'></div>", "device_scale": 1}
 
@@ -45,7 +46,8 @@ def rgb(data: bytes) -> tuple[tuple[int, int], tuple[int, int, int]]:
 )
 def test_ids_are_validated_before_any_path_is_built(store: Store, bad: str, monkeypatch: pytest.MonkeyPatch) -> None:
     built: list[str] = []
-    monkeypatch.setattr(Store, "_object", lambda self, image_id: built.append(image_id))
+    monkeypatch.setattr(Objects, "master", lambda self, image_id: built.append(image_id))
+    monkeypatch.setattr(Objects, "variant", lambda self, image_id, key, fmt: built.append(image_id))
     for call in (store.get, store.delete, store.info, lambda i: store.get(i, fmt="jpg")):
         with pytest.raises(NotFoundError) as err:
             call(bad)

@@ -1,0 +1,55 @@
+"""The store's object files on disk: where a master and its derived variants live, writing them atomically,
+reading them back only when their bytes still have the hash the index records, and removing an image's files.
+
+    objects/<id[:2]>/<id>.png               the master
+    objects/<id[:2]>/<id>/<query key>.<fmt>  a variant derived from it (resized, cropped, another format)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from .files import atomic_write, sweep
+
+
+class Objects:
+    def __init__(self, folder: Path, tmp: Path) -> None:
+        self.folder, self.tmp = folder, tmp
+
+    def master(self, image_id: str) -> Path:
+        return self.folder / f"{image_id[:2]}/{image_id}.png"  # one join: a warm site build makes one per card
+
+    def variant(self, image_id: str, key: str, fmt: str) -> Path:
+        return self.folder / f"{image_id[:2]}/{image_id}/{key}.{fmt}"
+
+    def write(self, path: Path, data: bytes, *, replace: bool = True) -> bool:
+        """``data`` at ``path``, never half-written; False if ``replace`` is off and the path exists."""
+        return atomic_write(path, data, replace=replace, tmp_dir=self.tmp)
+
+    @staticmethod
+    def checked(path: Path, sha256: str | None) -> bytes | None:
+        """The file's bytes if they hash to ``sha256``; None if missing, unreadable or damaged."""
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        return data if hashlib.sha256(data).hexdigest() == sha256 else None
+
+    def remove(self, image_id: str) -> int:
+        """An image's master and variants deleted; the bytes freed."""
+        master = self.master(image_id)
+        files = [master, *(master.with_suffix("").glob("*"))]
+        freed = 0
+        for f in files:
+            try:
+                freed += f.stat().st_size
+                f.unlink()
+            except OSError:
+                pass
+        if master.with_suffix("").is_dir():
+            master.with_suffix("").rmdir()
+        return freed
+
+    def sweep(self, min_age: float) -> int:
+        return sweep(self.tmp, min_age=min_age)
