@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -100,6 +101,34 @@ class Meta:
 
     def dumps(self) -> bytes:
         return json.dumps(self.__dict__, sort_keys=True).encode()
+
+
+@dataclass
+class Known:
+    """A request as the remote knows it: the files its last render read and missed, and ``made``: the id,
+    sha256, size, width and height of the image that render stored (empty if unknown)."""
+
+    read: list[str]
+    missing: list[str]
+    made: dict[str, Any]
+
+    def meta(self, image_id: str, params: dict[str, Any], base: str, engine: str) -> Meta | None:
+        """The metadata of ``image_id`` if it is the image the record names (else None: read it)."""
+        if self.made.get("id") != image_id:
+            return None
+        try:
+            made = {k: self.made[k] for k in ("sha256", "size", "width", "height")}
+            return Meta(image_id, **made, params=params, base=base, engine=engine, created_at=time.time())
+        except (KeyError, TypeError):
+            return None
+
+
+def _made(data: bytes) -> dict[str, Any]:
+    try:
+        made = json.loads(data).get("made") or {}
+        return made if is_id(made.get("id")) and isinstance(made.get("sha256"), str) else {}
+    except (ValueError, AttributeError):
+        return {}
 
 
 class Remote:
@@ -247,17 +276,22 @@ class RemoteTier:
                 setattr(self.report, name, getattr(self.report, name) + n)
 
     # -- reading ----------------------------------------------------------------------------------
-    def manifest(self, key: str) -> tuple[list[str], list[str]] | None:
-        """The files the request's last render read and missed, as the remote knows them; None on a miss."""
+    def request(self, key: str) -> Known | None:
+        """What the remote knows of a request: the files its last render read and missed, and what that render
+        made (so a runner whose files hash the same needs no metadata read); None on a miss."""
 
-        def read() -> tuple[list[str], list[str]] | None:
+        def read() -> Known | None:
             try:
                 data = self.remote.get(f"requests/{key}.json")
             except FileNotFoundError:
                 return None
+            manifest = parse_manifest(data)
+            if manifest is None:
+                return None
+            made = _made(data)
             with self._lock:
-                self.report.seen[key] = data.decode(errors="replace")
-            return parse_manifest(data)
+                self.report.seen[key] = json.dumps([*manifest, made.get("id")])
+            return Known(*manifest, made)
 
         return self._guarded(read, None)
 
@@ -297,19 +331,24 @@ class RemoteTier:
         return data, meta
 
     # -- writing ----------------------------------------------------------------------------------
-    def publish(self, key: str, manifest: str, data: bytes, meta: Meta) -> None:
-        """A fresh render uploaded: the master, then its metadata, then the request's manifest (so a reader that
-        finds the manifest finds the rest), each create-only unless the remote's copy was found bad or stale."""
+    def publish(self, key: str, read: list[str], missing: list[str], data: bytes, meta: Meta) -> None:
+        """A fresh render uploaded: the master, then its metadata, then the request's record (so a reader that
+        finds the record finds the rest), each create-only unless the remote's copy was found bad, or its
+        record names other files or another image (inputs changed since)."""
         if self.report.readonly:
             return
         with self._lock:
             replace = meta.id in self._corrupt
-            stale = key in self.report.seen and self.report.seen[key] != manifest
+            seen = self.report.seen.get(key)
+        stale = replace or (seen is not None and seen != json.dumps([sorted(read), sorted(missing), meta.id]))
 
         def write() -> None:
             sent = self._put(f"images/{meta.id}.png", data, replace)
             self._put(f"images/{meta.id}.json", meta.dumps(), replace)
-            self._put(f"requests/{key}.json", manifest.encode(), stale)
+            # What this render made, only if its bytes are the ones stored: another runner's may differ.
+            made = {k: getattr(meta, k) for k in ("id", "sha256", "size", "width", "height")} if sent else {}
+            record = {"read": sorted(read), "missing": sorted(missing), "made": made}
+            self._put(f"requests/{key}.json", json.dumps(record, sort_keys=True).encode(), stale)
             self._count(uploaded=int(sent), bytes_out=len(data) if sent else 0)
 
         self._guarded(write, None)

@@ -195,7 +195,7 @@ class Store:
         opts = options if isinstance(options, CreateOptions) else CreateOptions.from_mapping(options)
         base = document_base(base)
         key = self._request_key(opts, base)
-        hit = self.lookup_key(key) or self._from_remote(key)
+        hit = self.lookup_key(key) or self._from_remote(key, opts, base)
         return (hit, False) if hit else (self._render(opts, key, base), True)
 
     @property
@@ -213,21 +213,21 @@ class Store:
         """`` (N from <remote>)`` for a summary line, or "" without a remote."""
         return self.remote.since(mark) if self.remote else ""
 
-    def _from_remote(self, key: str) -> str | None:
-        """A local miss asked of the remote: the files its manifest names hashed here (so inputs that differ
-        give another id), then the image fetched, checked and kept as if rendered here."""
-        manifest = self.remote.manifest(key) if self.remote else None
-        if manifest is None:
+    def _from_remote(self, key: str, opts: CreateOptions, base: str) -> str | None:
+        """A local miss asked of the remote: the files its record names hashed here (so inputs that differ
+        give another id), then the image fetched, checked and kept as if rendered here. When the record's
+        image is this id, the record has what the check needs, and the metadata is not read."""
+        known = self.remote.request(key) if self.remote else None
+        if known is None:
             return None
-        read, missing = manifest
-        files = self._digests.current(read)
-        if files is None or any((self.root / name).is_file() for name in missing):
+        files = self._digests.current(known.read)
+        if files is None or any((self.root / name).is_file() for name in known.missing):
             return None
         image_id = image_id_of(key, files)
-        if not self._adopt(image_id):
+        if not self._adopt(image_id, known.meta(image_id, json.loads(opts.canonical_json()), base, self.fingerprint())):
             return None
         with self.writing(), self.db() as db:
-            db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", (key, manifest_text(read, missing)))
+            db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", (key, manifest_text(known.read, known.missing)))
         return image_id
 
     def _adopt(self, image_id: str, meta: Meta | None = None) -> bool:
@@ -277,7 +277,7 @@ class Store:
             record_image(db, row)
             db.execute("INSERT INTO renders VALUES (?, ?)", (now, image_id))
         if self.remote is not None:
-            self.remote.publish(key, manifest, cap.png, meta)
+            self.remote.publish(key, sorted(files), sorted(cap.missing), cap.png, meta)
         return image_id
 
     def _portable_root(self) -> str:

@@ -120,7 +120,11 @@ def test_runner_b_renders_nothing_and_launches_no_browser(tmp_path: Path, s3: S3
     assert len([n for n in uploaded if n.endswith(".png")]) >= 8 and counting_chromium.launches() == 2
 
     make_tree(b := tmp_path / "elsewhere" / "runner-b" / "work")
+    seen = len(s3.log.read_text())
     again = run(build, b, counting_chromium)
+    gets = re.findall(r'"GET /hcti-ci/cache/(\S+) HTTP', s3.log.read_text()[seen:])
+    images = [g for g in gets if g.startswith("images/")]
+    assert images and all(g.endswith(".png") for g in images), gets  # each request's record has what the check needs
     m = re.search(r"(\d+) directives, 0 rendered, (\d+) reused \((\d+) from s3://hcti-ci/cache\)", again.stderr)
     assert m and int(m[3]) >= 6, again.stderr
     site_b = make_site(tmp_path / "elsewhere" / "runner-b" / "site")
