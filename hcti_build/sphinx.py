@@ -152,7 +152,8 @@ def _remote(app: Sphinx) -> RemoteTier | str:
     made again in a forked reader, which must not use its parent's connections."""
     made: tuple[int, RemoteTier | None] | None = getattr(app, "hcti_remote_tier", None)
     if made is None or made[0] != os.getpid():
-        made = (os.getpid(), remote_tier(None, Path(app.confdir), log.warning, option=app.config.hcti_remote))
+        # Said at INFO: a cache's outage must not fail `sphinx-build -W` (HCTI_REMOTE_REQUIRED=1 makes it an error).
+        made = (os.getpid(), remote_tier(None, Path(app.confdir), log.info, option=app.config.hcti_remote))
         app.hcti_remote_tier = made  # type: ignore[attr-defined]
     return made[1] or ""
 

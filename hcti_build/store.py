@@ -224,26 +224,28 @@ class Store:
         if files is None or any((self.root / name).is_file() for name in known.missing):
             return None
         image_id = image_id_of(key, files)
-        if not self._adopt(image_id, known.meta(image_id, json.loads(opts.canonical_json()), base, self.fingerprint())):
-            return None
-        with self.writing(), self.db() as db:
-            db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", (key, manifest_text(known.read, known.missing)))
-        return image_id
+        meta = known.meta(image_id, json.loads(opts.canonical_json()), base, self.fingerprint())
+        manifest = (key, manifest_text(known.read, known.missing))
+        return image_id if self._adopt(image_id, meta, manifest) else None
 
-    def _adopt(self, image_id: str, meta: Meta | None = None) -> bool:
-        """The remote's copy of an image (checked against its sha256) written to this store, with its row."""
+    def _adopt(self, image_id: str, meta: Meta | None = None, manifest: tuple[str, str] | None = None) -> bool:
+        """The remote's copy of an image (checked against its sha256) written to this store, with its row (and
+        the manifest of the request that asked for it)."""
         got = self.remote.fetch(image_id, meta) if self.remote else None
         if got is None:
             return False
         data, meta = got
         self.objects.write(self.objects.master(image_id), data)
-        self._record(meta)
+        self._record(meta, manifest)
         return True
 
-    def _record(self, meta: Meta) -> None:
+    def _record(self, meta: Meta, manifest: tuple[str, str] | None = None) -> None:
         row = {**meta.__dict__, "params": json.dumps(meta.params, sort_keys=True), "root": self._portable_root()}
         with self.writing(), self.db() as db:
+            db.execute("BEGIN IMMEDIATE")  # one commit for both rows
             record_image(db, row)
+            if manifest:
+                db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", manifest)
 
     def _sync_remote(self) -> None:
         """Rows for the images the remote has and this store never saw (their bytes are fetched when read), so

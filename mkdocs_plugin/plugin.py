@@ -81,7 +81,9 @@ class HctiPlugin(BasePlugin[HctiConfig]):
         if self._store is None or self._store.path != cache or self._store.root != root:
             if self._cards is not None:
                 self._cards.close()
-            remote = remote_tier(None, root, log.warning, option=self.config.remote)
+            # A remote that fails is said at INFO: a cache's outage must not fail `mkdocs build --strict`
+            # (HCTI_REMOTE_REQUIRED=1 makes it an error instead).
+            remote = remote_tier(None, root, log.info, option=self.config.remote)
             self._store = Store(cache, root=root, engine=self._engine, remote=remote or "")
             self._cards = Cards(self.config, self._store, self._engine, root, docs, serving=self._serving)
 
