@@ -9,11 +9,14 @@ NFS or SMB mount is used). Arms, each on a fresh copy of the site with an empty 
   cold         no remote: every card rendered
   runner A     with a remote, empty: every card rendered and uploaded (once a remote, to fill it)
   runner B     with a remote filled by A: every card fetched, checked and written; none rendered
-cold and the runner B arms run --repeat times, taking turns; their medians are kept. Every run must leave one
+  local cache  no remote, a local store that already holds every card (a CI cache restored): the ceiling any
+               sharing can reach, since this run still reads, templates and writes every page
+cold, the runner B arms and local cache run --repeat times, taking turns; their medians are kept. Every run must leave one
 card per page, and B must say it rendered none and fetched them all, or the benchmark stops naming the arm.
 The requests B makes of S3 are counted from the server's log; the bytes, from the cards' sizes.
 
 Last line: RESULT cold_vs_b_s3=<cold s / runner B on S3 s> cold_vs_b_folder=<...on the folder>
+cold_vs_cache=<cold s / local cache s> s3_ms_per_card=<(runner B on S3 - local cache) / cards>
 upload_overhead=<runner A on S3 s / cold s> mb_per_runner=<MB>
 """
 
@@ -57,12 +60,15 @@ def start_s3(root: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
     raise SystemExit(f"moto_server did not start:\n{log.read_text()[-2000:]}")
 
 
-def og(root: Path, cards: int, env: dict[str, str], expect: str) -> float:
-    """One `hcti og` on a fresh copy of the site with an empty store (seconds). It must leave ``cards`` cards and
-    its summary must contain ``expect``: an arm that did not do its work makes a meaningless ratio."""
+def og(root: Path, cards: int, env: dict[str, str], expect: str, store: Path | None = None) -> float:
+    """One `hcti og` on a fresh copy of the site with an empty store, or a copy of ``store`` (seconds). It must
+    leave ``cards`` cards and its summary must contain ``expect``: an arm that did not do its work makes a
+    meaningless ratio."""
     shutil.rmtree(root / "built", ignore_errors=True)
     shutil.rmtree(root / ".store", ignore_errors=True)
     shutil.copytree(root / "site", root / "built")
+    if store is not None:
+        shutil.copytree(store, root / ".store")
     hcti = Path(sys.executable).parent / "hcti"
     t0 = time.perf_counter()
     r = subprocess.run(
@@ -96,12 +102,14 @@ def main() -> None:
             og(root, cards, local, f"{cards} rendered")  # warm the OS caches and bytecode for every arm alike
             runner_a = og(root, cards, env, f"{cards} rendered, 0 reused (0 from {REMOTE})")
             og(root, cards, folder, f"{cards} rendered, 0 reused (0 from {folder['HCTI_REMOTE']})")
+            shutil.copytree(root / ".store", root / "filled", ignore=shutil.ignore_patterns("og-memo"))
             before = len(log.read_text())
-            cold_runs, b_runs, folder_runs = alternate(
+            cold_runs, b_runs, folder_runs, cache_runs = alternate(
                 args.repeat,
                 lambda: og(root, cards, local, f"{cards} rendered"),
                 lambda: og(root, cards, env, f"0 rendered, {cards} reused ({cards} from {REMOTE})"),
                 lambda: og(root, cards, folder, f"0 rendered, {cards} reused ({cards} from {folder['HCTI_REMOTE']})"),
+                lambda: og(root, cards, local, f"0 rendered, {cards} reused,", store=root / "filled"),
             )
             gets = re.findall(r'"GET /bench/cards/(\S+) HTTP/1.1" 200', log.read_text()[before:])
         finally:
@@ -110,7 +118,7 @@ def main() -> None:
     per_runner = len(gets) / args.repeat
     # What B downloads: every card (its bytes are in its local store after the run), with its metadata and manifest.
     card_bytes = sum(store_sizes.values())
-    runs = {"cold": cold_runs, "runner B, S3": b_runs, "runner B, folder": folder_runs}
+    runs = {"cold": cold_runs, "runner B, S3": b_runs, "runner B, folder": folder_runs, "local cache": cache_runs}
     median = {name: sorted(r)[len(r) // 2] for name, r in runs.items()}
     print(f"pages: {cards}; remote {REMOTE} on moto_server at {endpoint}, and a folder")
     for name, r in runs.items():
@@ -122,6 +130,8 @@ def main() -> None:
     cold = median["cold"]
     print(
         f"RESULT cold_vs_b_s3={cold / median['runner B, S3']:.1f} cold_vs_b_folder={cold / median['runner B, folder']:.1f} "
+        f"cold_vs_cache={cold / median['local cache']:.1f} "
+        f"s3_ms_per_card={(median['runner B, S3'] - median['local cache']) * 1000 / cards:.1f} "
         f"upload_overhead={runner_a / cold:.2f} mb_per_runner={card_bytes / 1e6:.2f}"
     )
 
