@@ -83,14 +83,19 @@ def og(root: Path, cards: int, env: dict[str, str], expect: str, store: Path | N
     return seconds
 
 
+def prepare(root: Path, pages: int) -> Path:
+    """The generated site, built once without cards: what every arm copies."""
+    make_site(root, pages)
+    compile_packages()
+    build(root, "plain.yml", 0)
+    return root
+
+
 def main() -> None:
     args = site_args(__doc__, repeat=3)
     cards = args.pages + 1  # every page, the home page too
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        make_site(root, args.pages)
-        compile_packages()
-        build(root, "plain.yml", 0)
+        root = prepare(Path(tmp), args.pages)
         proc, endpoint, log = start_s3(root)
         try:
             env = {

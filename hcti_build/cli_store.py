@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -33,7 +34,10 @@ def _human(n: float) -> str:
     return str(n)
 
 
-def _fail(exc: HctiError) -> None:
+T = TypeVar("T")
+
+
+def _fail(exc: HctiError) -> NoReturn:
     click.echo(json.dumps(exc.to_json()), err=True)
     sys.exit(2)
 
@@ -48,17 +52,24 @@ _remote_option = click.option("--remote", "on_remote", is_flag=True, help="Act o
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
+def _local_and_remote(
+    store_path: str | None, on_remote: bool, local: Callable[[Store], T], remote: Callable[[Remote, Store], T]
+) -> list[T]:
+    """``local`` on the store, then ``remote`` on its remote if asked; an error is the API's JSON, exit 2."""
+    try:
+        store = Store(store_path)
+        return [local(store)] + ([remote(_remote(store), store)] if on_remote else [])
+    except HctiError as exc:
+        _fail(exc)
+
+
 @store_group.command()
 @_store_option
 @_remote_option
 @_json_option
 def stats(store_path: str | None, on_remote: bool, as_json: bool) -> None:
     """Objects, bytes and the oldest image, by Chromium version."""
-    try:
-        store = Store(store_path)
-        found = [maintenance.stats(store)] + ([maintenance.remote_stats(_remote(store))] if on_remote else [])
-    except HctiError as exc:
-        _fail(exc)
+    found = _local_and_remote(store_path, on_remote, maintenance.stats, lambda r, _: maintenance.remote_stats(r))
     if as_json:
         click.echo(json.dumps([s.to_json() for s in found]))
         return
@@ -100,13 +111,7 @@ def prune(older_than: str | None, unused_since: str | None, dry_run: bool, store
 @_json_option
 def verify(store_path: str | None, on_remote: bool, as_json: bool) -> None:
     """Re-hash every object: damaged ones are repaired (fetched or rendered again) and reported."""
-    try:
-        store = Store(store_path)
-        found = [maintenance.verify(store)]
-        if on_remote:
-            found.append(maintenance.verify_remote(_remote(store), store))
-    except HctiError as exc:
-        _fail(exc)
+    found = _local_and_remote(store_path, on_remote, maintenance.verify, maintenance.verify_remote)
     results: list[dict[str, Any]] = [v.to_json() for v in found]
     if as_json:
         click.echo(json.dumps(results))
