@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,8 +32,11 @@ def parse_age(text: str, param: str) -> float:
 
 
 def _engine_name(fingerprint: str | None) -> str:
-    """The Chromium version out of an engine fingerprint (``<version>|hcti-render-N``)."""
-    return (fingerprint or "unknown").split("|")[0] or "unknown"
+    """The browser and version out of an engine fingerprint (``<--version's output>|hcti-render-N``):
+    "Chromium 156.0.8078.114", without the full browser's "built on Debian ..."."""
+    version = (fingerprint or "").split("|")[0]
+    found = re.match(r".*?\d+(?:\.\d+){3}", version)
+    return found[0] if found else version or "unknown"
 
 
 @dataclass

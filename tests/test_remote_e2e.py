@@ -275,7 +275,7 @@ def test_store_maintenance_commands(tmp_path: Path, s3: S3, engine: Engine) -> N
     local, remote = json.loads(hcti("stats", "--remote", "--json"))
     assert local["objects"] == remote["objects"] == 3 and remote["where"] == REMOTE
     (version,) = local["by_chromium"]
-    assert re.search(r"\d+\.\d+\.\d+\.\d+$", version) and local["by_chromium"][version]["objects"] == 3
+    assert re.fullmatch(r"\D+ \d+\.\d+\.\d+\.\d+", version) and local["by_chromium"][version]["objects"] == 3
 
     master = store.objects.master(ids[0])
     master.write_bytes(b"broken")
