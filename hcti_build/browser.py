@@ -116,7 +116,7 @@ class Engine:
         self._slots: asyncio.Queue[Slot] | None = None
         self._generation = 0
         self._gone: asyncio.Event | None = None  # set when a browser of the current launch disconnects
-        self._lock: asyncio.Lock | None = None
+        self._launching: asyncio.Future[None] | None = None  # the launch in progress (see _ensure)
         self._thread_lock = threading.Lock()
         self._replacing: set[asyncio.Future[None]] = set()  # pages being replaced after a timeout
 
@@ -149,55 +149,63 @@ class Engine:
         return self._executable
 
     async def _ensure(self) -> None:
+        """A connected browser with its pool of pages. The launch is a task of its own that renders wait for,
+        shielded: it is the engine's, not one render's, so a render cancelled while it waits (a client that went
+        away) leaves no browser without the pages of its pool."""
         import asyncio
 
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+        if self._launching is None or self._launching.done():
             if self._connected():
                 return
-            await self._teardown()
-            try:
-                from playwright.async_api import async_playwright
-            except ImportError as exc:  # pragma: no cover - a hard dependency
-                raise BrowserNotFoundError("playwright is not installed: pip install hcti-build") from exc
-            self._pw = await async_playwright().start()
-            try:
-                options = await launch_options(self._pw)
-                self._browsers = list(
-                    await asyncio.gather(
-                        *(self._pw.chromium.launch(executable_path=self.executable, **options) for _ in range(self.browsers))
-                    )
+            self._launching = asyncio.ensure_future(self._launch())
+            self._launching.add_done_callback(lambda t: t.cancelled() or t.exception())  # read by its waiters
+        await asyncio.shield(self._launching)
+
+    async def _launch(self) -> None:
+        import asyncio
+
+        await self._teardown()
+        try:
+            from playwright.async_api import async_playwright
+        except ImportError as exc:  # pragma: no cover - a hard dependency
+            raise BrowserNotFoundError("playwright is not installed: pip install hcti-build") from exc
+        self._pw = await async_playwright().start()
+        try:
+            options = await launch_options(self._pw)
+            self._browsers = list(
+                await asyncio.gather(
+                    *(self._pw.chromium.launch(executable_path=self.executable, **options) for _ in range(self.browsers))
                 )
-            except Exception as exc:
-                await self._teardown()
-                if not is_executable(self.executable):  # it was there when its version was read
-                    raise BrowserNotFoundError(f"Chromium is gone from {self.executable}: {INSTALL_HINT}") from exc
-                if self.launches:  # it started before: this one was killed or crashed while starting
-                    raise _crashed("Chromium exited while starting") from exc
-                # Playwright's message goes on with the whole command line and the browser's log: its first line
-                # says what failed, and the rest stays on the exception's cause for a debugger.
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise BrowserNotFoundError(f"Could not launch Chromium at {self.executable} ({first}): {INSTALL_HINT}") from exc
-            self._browser = self._browsers[0]
-            self.launches += 1
-            self._generation += 1
-            log.debug("launched %d x %s (%s)", self.browsers, self.executable, self._browser.version)
-            # One queue for the engine's life: renders already waiting for a page get one of the new browser's.
-            if self._slots is None:
-                self._slots = asyncio.Queue()
-            while not self._slots.empty():
-                self._slots.get_nowait()  # pages of the browser that died
-            gone = self._gone = asyncio.Event()
-            for browser in self._browsers:
-                browser.on("disconnected", lambda _: gone.set())
-            try:
-                # Playwright's new_page never returns if the browser dies meanwhile: raced against its exit.
-                for slot in await _race(self._new_slots(), gone, 60):
-                    self._slots.put_nowait(slot)
-            except Exception as exc:  # the new browser died while its pages were being made
-                await self._teardown()
+            )
+        except Exception as exc:
+            await self._teardown()
+            if not is_executable(self.executable):  # it was there when its version was read
+                raise BrowserNotFoundError(f"Chromium is gone from {self.executable}: {INSTALL_HINT}") from exc
+            if self.launches:  # it started before: this one was killed or crashed while starting
                 raise _crashed("Chromium exited while starting") from exc
+            # Playwright's message goes on with the whole command line and the browser's log: its first line
+            # says what failed, and the rest stays on the exception's cause for a debugger.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BrowserNotFoundError(f"Could not launch Chromium at {self.executable} ({first}): {INSTALL_HINT}") from exc
+        self._browser = self._browsers[0]
+        self.launches += 1
+        self._generation += 1
+        log.debug("launched %d x %s (%s)", self.browsers, self.executable, self._browser.version)
+        # One queue for the engine's life: renders already waiting for a page get one of the new browser's.
+        if self._slots is None:
+            self._slots = asyncio.Queue()
+        while not self._slots.empty():
+            self._slots.get_nowait()  # pages of the browser that died
+        gone = self._gone = asyncio.Event()
+        for browser in self._browsers:
+            browser.on("disconnected", lambda _: gone.set())
+        try:
+            # Playwright's new_page never returns if the browser dies meanwhile: raced against its exit.
+            for slot in await _race(self._new_slots(), gone, 60):
+                self._slots.put_nowait(slot)
+        except Exception as exc:  # the new browser died while its pages were being made
+            await self._teardown()
+            raise _crashed("Chromium exited while starting") from exc
 
     async def _new_slots(self) -> list[Slot]:
         slots = []

@@ -1,4 +1,4 @@
-"""The `hcti` command: render, get, ls, rm, usage, build, watch, og, serve, sign (and `store`, in `cli_store`).
+"""The `hcti` command: render, get, ls, rm, usage, build, watch, og, serve, sign (and `store` in `cli_store`, `mcp` in `cli_mcp`).
 
 Errors are the API's JSON on stderr with exit code 2."""
 
@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from .cli_mcp import mcp_command
 from .cli_store import store_group
 from .config import config_value
 from .errors import HctiError
@@ -372,7 +373,7 @@ def serve(
         click.echo(f"  warning: {bound_host} is reachable from other machines", err=True)
     app = server.create_app(store, creds, base_url=base_url, queue=queue)
     try:
-        serving.serve(app, sock, access_log=access_log)
+        serving.serve(app, sock, access_log=access_log, on_close=app.state.api.close)
     finally:
         store.engine.close()
         if empty is not None:
@@ -408,6 +409,7 @@ def sign(query: str, html_file: str | None, css_file: str | None, fmt: str | Non
 
 
 main.add_command(store_group)
+main.add_command(mcp_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,7 +37,8 @@ def _human(n: float) -> str:
 T = TypeVar("T")
 
 
-def _fail(exc: HctiError) -> NoReturn:
+def fail(exc: HctiError) -> NoReturn:
+    """The API's JSON error on stderr, exit code 2 (as every `hcti` command)."""
     click.echo(json.dumps(exc.to_json()), err=True)
     sys.exit(2)
 
@@ -60,7 +61,7 @@ def _local_and_remote(
         store = Store(store_path)
         return [local(store)] + ([remote(_remote(store), store)] if on_remote else [])
     except HctiError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @store_group.command()
@@ -99,7 +100,7 @@ def prune(older_than: str | None, unused_since: str | None, dry_run: bool, store
             remote = _remote(store)
             results.append((remote.url, maintenance.prune_remote(remote, older_than=older, dry_run=dry_run)))
     except HctiError as exc:
-        _fail(exc)
+        fail(exc)
     verb = "would remove" if dry_run else "removed"
     for where, (n, size) in results:
         click.echo(f"{where}: {verb} {n} images, {_human(size)}")

@@ -9,8 +9,6 @@ is replaced and returned to the pool, and nothing enters the store.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import concurrent.futures
 import contextvars
 import hmac
@@ -90,7 +88,7 @@ class _BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > self.limit:
-            await _error_response(PayloadTooLargeError(self._message()))(scope, receive, send)
+            await error_response(PayloadTooLargeError(self._message()))(scope, receive, send)
             return
         seen = 0
 
@@ -108,7 +106,7 @@ class _BodyLimit:
         return f"The request body is larger than {self.limit // (1024 * 1024)} MB"
 
 
-def _error_response(exc: HctiError) -> JSONResponse:
+def error_response(exc: HctiError) -> JSONResponse:
     headers = {}
     if isinstance(exc, UnauthorizedError) and exc.message != "Invalid token":
         headers["WWW-Authenticate"] = 'Basic realm="hcti-build", charset="UTF-8"'
@@ -137,22 +135,7 @@ class Api:
 
     # -- plumbing --------------------------------------------------------------------------------
     def authorize(self, request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        user = key = ""
-        if scheme.lower() == "basic":
-            try:
-                user, _, key = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                pass
-        # Both compared in constant time, and both always compared: no timing tells which one was wrong.
-        ok_user = hmac.compare_digest(user.encode(), self.creds.user_id.encode())
-        ok_key = hmac.compare_digest(key.encode(), self.creds.api_key.encode())
-        if not (ok_user and ok_key):
-            message = (
-                "Invalid user id or API key" if header else "Authentication required: HTTP Basic with your user id and API key"
-            )
-            raise UnauthorizedError(message)
+        self.creds.check(request.headers.get("authorization", ""))
 
     def url(self, request: Request, image_id: str) -> str:
         base = self.base_url or str(request.base_url).rstrip("/")
@@ -372,7 +355,7 @@ async def _on_hcti_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HctiError)
     if exc.status_code >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
-    return _error_response(exc)
+    return error_response(exc)
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
@@ -381,14 +364,14 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     found = exc.status_code not in (404, 405)  # a route that refused the request (a body Starlette could not parse)
     error = HctiError(str(exc.detail) if found else f"No route for {request.method} {request.url.path}")
     error.status_code, error.error = exc.status_code, HTTPStatus(exc.status_code).phrase
-    response = _error_response(error)
+    response = error_response(error)
     response.headers.update(exc.headers or {})
     return response
 
 
 async def _on_crash(request: Request, exc: Exception) -> Response:
     """A bug of ours is still answered in the API's JSON (uvicorn logs the traceback)."""
-    return _error_response(HctiError(f"Internal error: {type(exc).__name__}"))
+    return error_response(HctiError(f"Internal error: {type(exc).__name__}"))
 
 
 def create_app(store: Store, creds: Credentials, *, base_url: str | None = None, queue: int = 32) -> Starlette:

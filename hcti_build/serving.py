@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadRequestError
@@ -63,9 +64,17 @@ def http_protocol() -> Any:
     return Protocol
 
 
-def serve(app: Starlette, sock: socket.socket, *, access_log: bool = True) -> None:
-    """Run until SIGINT or SIGTERM (uvicorn's graceful shutdown), then close the render threads; returns
-    normally, so the caller closes the browser and the process exits 0."""
+def serve(
+    app: Starlette,
+    sock: socket.socket,
+    *,
+    access_log: bool = True,
+    lifespan: bool = False,
+    on_close: Callable[[], object] | None = None,
+) -> None:
+    """Run until SIGINT or SIGTERM (uvicorn's graceful shutdown), then ``on_close`` (the render threads);
+    returns normally, so the caller closes the browser and the process exits 0. ``lifespan``: run the app's
+    startup and shutdown (the MCP app's session manager lives there)."""
     import signal
 
     import uvicorn
@@ -75,7 +84,7 @@ def serve(app: Starlette, sock: socket.socket, *, access_log: bool = True) -> No
         http=http_protocol(),
         access_log=access_log,
         log_level="info",
-        lifespan="off",
+        lifespan="on" if lifespan else "off",
         ws="none",
         timeout_graceful_shutdown=5,
     )
@@ -87,5 +96,6 @@ def serve(app: Starlette, sock: socket.socket, *, access_log: bool = True) -> No
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        app.state.api.close()
+        if on_close is not None:
+            on_close()
         sock.close()

@@ -5,6 +5,8 @@ as on the hosted API (the token is the HMAC-SHA256 of the query string).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode
 
 from .config import config_value
-from .errors import BadRequestError
+from .errors import BadRequestError, UnauthorizedError
 from .options import parse_format
 
 
@@ -45,6 +47,25 @@ class Credentials:
         if not generate:
             raise BadRequestError("no credentials: set HCTI_USER_ID and HCTI_API_KEY (as for hcti serve)", param="api_key")
         return cls(uid or str(uuid.uuid4()), secrets.token_urlsafe(24), generated=True)
+
+
+    def check(self, header: str) -> None:
+        """An Authorization header checked for HTTP Basic with these credentials: a 401 if it is not."""
+        scheme, _, value = header.partition(" ")
+        user = key = ""
+        if scheme.lower() == "basic":
+            try:
+                user, _, key = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                pass
+        # Both compared in constant time, and both always compared: no timing tells which one was wrong.
+        ok_user = hmac.compare_digest(user.encode(), self.user_id.encode())
+        ok_key = hmac.compare_digest(key.encode(), self.api_key.encode())
+        if not (ok_user and ok_key):
+            message = (
+                "Invalid user id or API key" if header else "Authentication required: HTTP Basic with your user id and API key"
+            )
+            raise UnauthorizedError(message)
 
 
 def sign(query: str, api_key: str) -> str:

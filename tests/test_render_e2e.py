@@ -359,3 +359,39 @@ def test_documents_with_scripts_frames_or_handlers_are_not_static(html: str) -> 
 )
 def test_plain_html_and_css_is_static(html: str) -> None:
     assert _DYNAMIC.search(html) is None
+
+
+@pytest.mark.parametrize("after", [0.05, 0.3, 0.6, 0.9, 1.2])
+def test_a_render_cancelled_while_the_browser_starts_leaves_a_working_engine(tmp_path: Path, after: float) -> None:
+    """The first render of an engine starts the browser and fills its pool of pages; a client that goes away at
+    any moment of that (``after`` seconds in) must not leave a browser without pages, where the next render waits
+    forever (found by `hcti mcp`'s cancellation test)."""
+    import threading
+    import time
+
+    from hcti_build import CancelToken, HctiError, cancellable
+
+    engine = Engine()
+    token = CancelToken()
+    outcome: list[str] = []
+
+    def first() -> None:
+        try:
+            with cancellable(token):
+                engine.render(CreateOptions.from_mapping({"html": "<p>slow</p>", "ms_delay": 3000}), tmp_path)
+            outcome.append("finished")
+        except HctiError as exc:
+            outcome.append(exc.message)
+
+    try:
+        thread = threading.Thread(target=first)
+        thread.start()
+        time.sleep(after)
+        token.cancel()
+        thread.join(30)
+        assert outcome == ["The render was cancelled (the client went away)"]
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            later = pool.submit(engine.render, CreateOptions.from_mapping({"html": "<p style='margin:0;width:9px;height:9px'></p>", "device_scale": 1}), tmp_path)
+            assert later.result(timeout=30).width == 9
+    finally:
+        engine.close()
