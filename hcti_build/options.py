@@ -265,6 +265,8 @@ def json_schema(cls: type) -> dict[str, Any]:
             prop.update(type="string", enum=list(p.choices))
         elif p.kind == "format":
             prop.update(type="string", enum=sorted(FORMATS))
+        elif p.kind == "length":  # pixels, or a string: "50%", "120px"
+            prop["type"] = ["integer", "string"]
         else:
             prop["type"] = "string"
         props[name] = prop

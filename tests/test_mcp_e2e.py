@@ -64,7 +64,8 @@ def test_tools_and_their_schemas(tmp_path: Path) -> None:
         assert create["device_scale"]["minimum"] == 0.1 and create["device_scale"]["maximum"] == 3
         assert create["html"]["type"] == "string" and "ms_delay" in create and "google_fonts" in create
         get = tools["get_image"].input_schema
-        assert get["required"] == ["id"] and "x_1" in get["properties"] and "dpi" in get["properties"]
+        assert get["required"] == ["id"] and "dpi" in get["properties"]
+        assert get["properties"]["x_1"]["type"] == ["integer", "string"]
         assert get["properties"]["format"]["enum"] == ["jpeg", "jpg", "pdf", "png", "webp"]
         batch = tools["create_batch"].input_schema["properties"]["variations"]
         assert batch["maxItems"] == 25 and batch["items"]["properties"]["viewport_width"]["type"] == "integer"
