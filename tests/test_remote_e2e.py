@@ -307,3 +307,25 @@ def test_a_shared_folder_remote(tmp_path: Path, engine: Engine, monkeypatch: pyt
     assert b.ensure(html) == (image_id, False) and b.get(image_id) == a.get(image_id)
     (tmp_path / "s.css").write_text("div{width:20px;height:20px;background:#0ff}")  # another input: another id
     assert b.ensure(html)[1] is True
+
+
+def test_sphinx_runners_share_cards_and_directive_images(tmp_path: Path, s3: S3, counting_chromium: CountingChromium) -> None:
+    from test_sphinx_e2e import SPHINX, project
+
+    def runner(name: str) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        root = tmp_path / name
+        root.mkdir()
+        src = project(root)
+        (src / "guide.rst").write_text("Guide\n=====\n\n.. hcti::\n   :device_scale: 1\n\n   <div style='width:30px;height:20px;background:red'></div>\n")
+        env = {**os.environ, "HCTI_CHROMIUM": str(counting_chromium.path)}
+        done = subprocess.run([*SPHINX, "-W", "-b", "html", "src", "out"], cwd=root, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        return root, done
+
+    a, first = runner("runner-a")
+    assert counting_chromium.launches() == 1
+    b, second = runner("runner-b")
+    assert counting_chromium.launches() == 1  # none on runner B: 2 cards and the directive's image came from S3
+    assert f"hcti: 0 images from {REMOTE}, 3 uploaded" in first.stdout
+    assert f"hcti: 3 images from {REMOTE}, 0 uploaded" in second.stdout
+    assert _outputs(b / "out" / "_images") == _outputs(a / "out" / "_images")
