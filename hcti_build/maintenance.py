@@ -8,7 +8,6 @@ again (or fetches it from the remote) and a GET answers 404 instead of 410. On t
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import re
 import time
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import BadRequestError, HctiError
-from .remote import Meta, Remote
+from .remote import Remote
 from .store import Store
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -66,25 +65,16 @@ def stats(store: Store) -> Stats:
     out = Stats(str(store.path))
     rows = store.db().execute("SELECT id, engine, size, created_at FROM images WHERE deleted_at IS NULL").fetchall()
     for image_id, engine, size, created in rows:
-        variants = store.objects.master(image_id).with_suffix("")
-        extra = sum(f.stat().st_size for f in variants.glob("*")) if variants.is_dir() else 0
-        out.add(engine, (size or 0) + extra, created)
+        out.add(engine, sum(n for _, n in store.objects.files(image_id)) or size or 0, created)
     return out
 
 
 def remote_stats(remote: Remote) -> Stats:
     """The remote's masters, by Chromium version (read from each one's metadata)."""
     out = Stats(remote.url)
-    for meta in _metas(remote):
+    for meta in remote.metas():
         out.add(meta.engine, meta.size, meta.created_at)
     return out
-
-
-def _metas(remote: Remote) -> list[Meta]:
-    names = [n for n, _, _ in remote.entries("images") if n.endswith(".json")]
-    with concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="hcti-remote") as pool:
-        found = pool.map(lambda name: Meta.parse(remote.get(name)), names)  # names are relative to the prefix
-        return [m for m in found if m is not None]
 
 
 def prune(store: Store, *, older_than: float | None, unused_since: float | None, dry_run: bool = False) -> tuple[int, int]:
@@ -105,18 +95,13 @@ def prune(store: Store, *, older_than: float | None, unused_since: float | None,
     freed = 0
     for image_id in ids:
         if dry_run:
-            freed += sum(f.stat().st_size for f in _files(store, image_id))
+            freed += sum(size for _, size in store.objects.files(image_id))
             continue
         with store.writing(), db:
             db.execute("DELETE FROM images WHERE id=?", (image_id,))
             db.execute("DELETE FROM variants WHERE id=?", (image_id,))
         freed += store.objects.remove(image_id)
     return len(ids), freed
-
-
-def _files(store: Store, image_id: str) -> list[Any]:
-    master = store.objects.master(image_id)
-    return [f for f in (master, *master.with_suffix("").glob("*")) if f.is_file()]
 
 
 def prune_remote(remote: Remote, *, older_than: float, dry_run: bool = False) -> tuple[int, int]:
@@ -174,7 +159,7 @@ def verify_remote(remote: Remote, store: Store) -> Verified:
     """Every remote master downloaded and re-hashed against its metadata; a damaged one replaced with this
     store's good copy, or removed (the next runner that needs it renders and uploads it)."""
     out = Verified(remote.url)
-    for meta in _metas(remote):
+    for meta in remote.metas():
         out.checked += 1
         data = _get(remote, f"images/{meta.id}.png")
         if data is not None and hashlib.sha256(data).hexdigest() == meta.sha256:

@@ -93,7 +93,8 @@ def _image(store: Store, image_id: str, query: ImageQuery) -> types.CallToolResu
     """An image as the client sees it: its content (image, or a PDF as an embedded resource) and structured
     content to link or copy it."""
     asset = Asset.load(store, image_id, query)
-    path = store.stored_path(image_id, query)
+    path = asset.source
+    assert path is not None  # Asset.load names the store's file
     width, height = asset.pixels or (None, None)
     data = base64.b64encode(asset.data).decode()
     content: types.ContentBlock
@@ -125,10 +126,7 @@ def create_batch(store: Store, args: Mapping[str, Any]) -> types.CallToolResult:
 
 
 def list_images(store: Store, args: Mapping[str, Any]) -> types.CallToolResult:
-    count = args.get("count", 50)
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise BadRequestError("count must be an integer between 1 and 50", param="count")
-    return _structured(store.list(count, args.get("page_token") or None))
+    return _structured(store.list(args.get("count", 50), args.get("page_token") or None))
 
 
 def delete_image(store: Store, args: Mapping[str, Any]) -> types.CallToolResult:

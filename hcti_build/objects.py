@@ -36,20 +36,26 @@ class Objects:
             return None
         return data if hashlib.sha256(data).hexdigest() == sha256 else None
 
-    def remove(self, image_id: str) -> int:
-        """An image's master and variants deleted; the bytes freed."""
+    def files(self, image_id: str) -> list[tuple[Path, int]]:
+        """An image's master and variants that are on disk, with their sizes."""
         master = self.master(image_id)
-        files = [master, *(master.with_suffix("").glob("*"))]
-        freed = 0
-        for f in files:
+        found = []
+        for f in (master, *master.with_suffix("").glob("*")):
             try:
-                freed += f.stat().st_size
-                f.unlink()
+                found.append((f, f.stat().st_size))
             except OSError:
                 pass
-        if master.with_suffix("").is_dir():
-            master.with_suffix("").rmdir()
-        return freed
+        return found
+
+    def remove(self, image_id: str) -> int:
+        """An image's master and variants deleted; the bytes freed."""
+        files = self.files(image_id)
+        for f, _ in files:
+            f.unlink(missing_ok=True)
+        folder = self.master(image_id).with_suffix("")
+        if folder.is_dir():
+            folder.rmdir()
+        return sum(size for _, size in files)
 
     def sweep(self, min_age: float) -> int:
         return sweep(self.tmp, min_age=min_age)

@@ -107,7 +107,7 @@ class CreateOptions:
         """Computed once per instance (it is hashed several times per request; the options are frozen)."""
         cached: str | None = self.__dict__.get("_canonical")
         if cached is None:
-            cached = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            cached = canonical(self.to_dict())
             object.__setattr__(self, "_canonical", cached)
         return cached
 
@@ -271,6 +271,11 @@ def json_schema(cls: type) -> dict[str, Any]:
             prop["type"] = "string"
         props[name] = prop
     return {"type": "object", "properties": props, "additionalProperties": False}
+
+
+def canonical(params: Mapping[str, Any]) -> str:
+    """Parameters as the one JSON text that is hashed and stored (`CreateOptions.canonical_json`)."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 _DEFAULTS: dict[type, dict[str, Any]] = {}

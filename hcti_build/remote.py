@@ -29,8 +29,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -123,6 +123,11 @@ class Known:
             return None
 
 
+def _said(read: list[str], missing: list[str], image_id: str | None) -> str:
+    """What a request's record says, to compare with what a render found: its files, and its image."""
+    return json.dumps([sorted(read), sorted(missing), image_id])
+
+
 def _made(data: bytes) -> dict[str, Any]:
     try:
         made = json.loads(data).get("made") or {}
@@ -174,6 +179,14 @@ class Remote:
         with contextlib.suppress(FileNotFoundError), self._translated(f"deleting {name}"):
             obstore.delete(self._store, name)
 
+    def metas(self, exclude: Collection[str] = ()) -> list[Meta]:
+        """The metadata of every image here but ``exclude``, read a few at a time."""
+        names = [n for n, _, _ in self.entries("images") if n.endswith(".json")]
+        ids = [i for i in (Path(n).stem for n in names) if is_id(i) and i not in exclude]
+        with concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="hcti-remote") as pool:
+            found = pool.map(lambda i: Meta.parse(self.get(f"images/{i}.json")), ids)
+            return [m for m in found if m is not None]
+
     def entries(self, prefix: str) -> list[tuple[str, int, datetime]]:
         """(name, size, last modified) of every object under ``prefix``."""
         import obstore
@@ -208,18 +221,15 @@ def _open(url: str) -> Any:
 
 @dataclass
 class TierReport:
-    """What the remote did for a store: images fetched and uploaded, bytes each way, corrupt copies found, and
+    """What the remote did for a store: images fetched and uploaded, corrupt copies found, and
     why it was turned off (the one warning), if it was."""
 
     name: str
     fetched: int = 0
     uploaded: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
     corrupt: int = 0
     failure: str | None = None
     readonly: bool = False
-    seen: dict[str, str] = field(default_factory=dict)  # request key -> the manifest the remote had
 
 
 class RemoteTier:
@@ -241,6 +251,7 @@ class RemoteTier:
         self.report = TierReport(url, readonly=_flag("HCTI_REMOTE_READONLY") if readonly is None else readonly)
         self._lock = threading.Lock()
         self._corrupt: set[str] = set()
+        self._seen: dict[str, str] = {}  # request key -> what the remote's record said (`_said`)
 
     @property
     def name(self) -> str:
@@ -290,7 +301,7 @@ class RemoteTier:
                 return None
             made = _made(data)
             with self._lock:
-                self.report.seen[key] = json.dumps([*manifest, made.get("id")])
+                self._seen[key] = _said(*manifest, made.get("id"))
             return Known(*manifest, made)
 
         return self._guarded(read, None)
@@ -327,7 +338,7 @@ class RemoteTier:
                 self._corrupt.add(image_id)
             self._count(corrupt=1)
             return None
-        self._count(fetched=1, bytes_in=len(data))
+        self._count(fetched=1)
         return data, meta
 
     # -- writing ----------------------------------------------------------------------------------
@@ -339,8 +350,8 @@ class RemoteTier:
             return
         with self._lock:
             replace = meta.id in self._corrupt
-            seen = self.report.seen.get(key)
-        stale = replace or (seen is not None and seen != json.dumps([sorted(read), sorted(missing), meta.id]))
+            seen = self._seen.get(key)
+        stale = replace or (seen is not None and seen != _said(read, missing, meta.id))
 
         def write() -> None:
             sent = self._put(f"images/{meta.id}.png", data, replace)
@@ -349,7 +360,7 @@ class RemoteTier:
             made = {k: getattr(meta, k) for k in ("id", "sha256", "size", "width", "height")} if sent else {}
             record = {"read": sorted(read), "missing": sorted(missing), "made": made}
             self._put(f"requests/{key}.json", json.dumps(record, sort_keys=True).encode(), stale)
-            self._count(uploaded=int(sent), bytes_out=len(data) if sent else 0)
+            self._count(uploaded=int(sent))
 
         self._guarded(write, None)
         with self._lock:
@@ -374,20 +385,6 @@ class RemoteTier:
 
         self._guarded(remove, None)
 
-    def metas(self, exclude: set[str]) -> list[Meta]:
-        """The metadata of every image the remote has but ``exclude``, read a few at a time."""
-        new = [i for i in self.ids() if i not in exclude and is_id(i)]
-        with concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="hcti-remote") as pool:
-            return [m for m in pool.map(self.meta, new) if m is not None]
-
-    def ids(self) -> dict[str, datetime]:
-        """Every image the remote has (by its metadata object), with the time it was written."""
-
-        def listing() -> dict[str, datetime]:
-            return {
-                Path(name).stem: modified
-                for name, _, modified in self.remote.entries("images")
-                if name.endswith(".json")
-            }
-
-        return self._guarded(listing, {})
+    def metas(self, exclude: Collection[str]) -> list[Meta]:
+        """The metadata of every image the remote has but ``exclude``."""
+        return self._guarded(lambda: self.remote.metas(exclude), [])

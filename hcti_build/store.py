@@ -30,7 +30,7 @@ from .errors import BadRequestError, BrowserNotFoundError, GoneError, NotFoundEr
 from .ids import FileDigests, document_base, image_id_of, manifest_text, parse_manifest, request_key, valid_id
 from .index import connect, page_of, record_image, setup, usage_of, writing
 from .objects import Objects
-from .options import CreateOptions, ImageQuery, batch_options
+from .options import CreateOptions, ImageQuery, batch_options, canonical
 from .remote import Meta, RemoteTier, remote_tier
 
 RENDER_VERSION = "2"  # bumped when the same request renders differently (2: files served with their MIME type)
@@ -224,7 +224,7 @@ class Store:
         if files is None or any((self.root / name).is_file() for name in known.missing):
             return None
         image_id = image_id_of(key, files)
-        meta = known.meta(image_id, json.loads(opts.canonical_json()), base, self.fingerprint())
+        meta = known.meta(image_id, opts.to_dict(), base, self.fingerprint())
         manifest = (key, manifest_text(known.read, known.missing))
         return image_id if self._adopt(image_id, meta, manifest) else None
 
@@ -239,13 +239,17 @@ class Store:
         self._record(meta, manifest)
         return True
 
-    def _record(self, meta: Meta, manifest: tuple[str, str] | None = None) -> None:
-        row = {**meta.__dict__, "params": json.dumps(meta.params, sort_keys=True), "root": self._portable_root()}
+    def _record(self, meta: Meta, manifest: tuple[str, str] | None = None, *, rendered: bool = False) -> None:
+        """An image's row, with the manifest of the request that made it and a render counted for usage: one
+        commit."""
+        row = {**meta.__dict__, "params": canonical(meta.params), "root": self._portable_root()}
         with self.writing(), self.db() as db:
-            db.execute("BEGIN IMMEDIATE")  # one commit for both rows
-            record_image(db, row)
+            db.execute("BEGIN IMMEDIATE")
             if manifest:
                 db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", manifest)
+            record_image(db, row)
+            if rendered:
+                db.execute("INSERT INTO renders VALUES (?, ?)", (meta.created_at, meta.id))
 
     def _sync_remote(self) -> None:
         """Rows for the images the remote has and this store never saw (their bytes are fetched when read), so
@@ -265,19 +269,11 @@ class Store:
                 self.objects.write(obj, cap.png)  # the existing copy is stray or corrupt: replace it
             else:
                 cap.png = existing
-        now = time.time()
         meta = Meta(
             image_id, hashlib.sha256(cap.png).hexdigest(), len(cap.png), cap.width, cap.height,
-            json.loads(opts.canonical_json()), base, self.fingerprint(), now,
+            opts.to_dict(), base, self.fingerprint(), time.time(),
         )  # fmt: skip
-        manifest = manifest_text(files, cap.missing)
-        row = {**meta.__dict__, "params": opts.canonical_json(), "root": self._portable_root()}
-        db = self.db()
-        with self.writing(), db:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", (key, manifest))
-            record_image(db, row)
-            db.execute("INSERT INTO renders VALUES (?, ?)", (now, image_id))
+        self._record(meta, (key, manifest_text(files, cap.missing)), rendered=True)
         if self.remote is not None:
             self.remote.publish(key, sorted(files), sorted(cap.missing), cap.png, meta)
         return image_id
