@@ -2,8 +2,9 @@
 
 The sync Playwright API cannot run inside a running event loop (Jupyter kernels, ASGI servers), so the async
 API runs on a daemon thread of our own and callers block on futures. The browser is launched lazily on the
-first render (`chromium` finds and starts it) and relaunched once after a crash; a page that misbehaved is
-replaced. What one render does is `hcti_build.rendering`; what its page may reach, `hcti_build.sandbox`.
+first render (`chromium` finds and starts it) and relaunched once after a crash. What one render does is
+`hcti_build.rendering`; what its page may reach, `hcti_build.sandbox`; how pages are lent, retired after each
+render and replaced, `hcti_build.pool`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from .chromium import INSTALL_HINT, find_chromium, is_executable, launch_options
 from .errors import BadRequestError, BrowserNotFoundError, RenderCancelledError, RenderError, RenderTimeoutError
 from .network import Policy, configured_allow_hosts
 from .options import CreateOptions
-from .sandbox import Folder, Slot, prepare_page
+from .sandbox import Folder
 
 if TYPE_CHECKING:
     import asyncio
 
+    from .pool import Pool
     from .rendering import Capture
 # asyncio, Playwright and the render steps are imported where the event loop is used, not here: a build whose
 # images are all store hits never starts the loop (docs/performance.md).
@@ -113,12 +115,9 @@ class Engine:
         self._pw: Any = None
         self._browser: Any = None  # the first browser; "connected" means every browser is
         self._browsers: list[Any] = []
-        self._slots: asyncio.Queue[Slot] | None = None
-        self._generation = 0
-        self._gone: asyncio.Event | None = None  # set when a browser of the current launch disconnects
+        self._pool: Pool | None = None  # made on the loop at the first launch; renders waiting for a page wait on it
         self._launching: asyncio.Future[None] | None = None  # the launch in progress (see _ensure)
         self._thread_lock = threading.Lock()
-        self._replacing: set[asyncio.Future[None]] = set()  # pages being replaced after a timeout
 
     # -- thread plumbing -------------------------------------------------------------------------
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -189,44 +188,28 @@ class Engine:
             raise BrowserNotFoundError(f"Could not launch Chromium at {self.executable} ({first}): {INSTALL_HINT}") from exc
         self._browser = self._browsers[0]
         self.launches += 1
-        self._generation += 1
         log.debug("launched %d x %s (%s)", self.browsers, self.executable, self._browser.version)
-        # One queue for the engine's life: renders already waiting for a page get one of the new browser's.
-        if self._slots is None:
-            self._slots = asyncio.Queue()
-        while not self._slots.empty():
-            self._slots.get_nowait()  # pages of the browser that died
-        gone = self._gone = asyncio.Event()
+        gone = asyncio.Event()
         for browser in self._browsers:
             browser.on("disconnected", lambda _: gone.set())
         try:
-            # Playwright's new_page never returns if the browser dies meanwhile: raced against its exit.
-            for slot in await _race(self._new_slots(), gone, 60):
-                self._slots.put_nowait(slot)
+            await self.pool.fill(self._browsers, self.pool_size, gone)
         except Exception as exc:  # the new browser died while its pages were being made
             await self._teardown()
             raise _crashed("Chromium exited while starting") from exc
 
-    async def _new_slots(self) -> list[Slot]:
-        slots = []
-        contexts: dict[int, Any] = {}
-        for i in range(self.pool_size):
-            # A context per page (isolate): concurrent renders share no cookies or storage. Service workers
-            # would fetch outside page.route, and renders never need them.
-            n = i % len(self._browsers)
-            if self.isolate or n not in contexts:
-                contexts[n] = await self._browsers[n].new_context(no_viewport=True, service_workers="block")
-            slots.append(await self._new_slot(contexts[n]))
-        return slots
+    @property
+    def pool(self) -> Pool:
+        """The pages (one pool for the engine's life on its loop: renders already waiting for a page get one of
+        the next launch's)."""
+        from .pool import Pool
+
+        if self._pool is None:
+            self._pool = Pool(lambda: self.policy, isolate=self.isolate, connected=self._connected)
+        return self._pool
 
     def _connected(self) -> bool:
         return bool(self._browsers) and all(b.is_connected() for b in self._browsers)
-
-    async def _new_slot(self, context: Any) -> Slot:
-        page = await context.new_page()
-        slot = Slot(page=page, cdp=await context.new_cdp_session(page), generation=self._generation)
-        await prepare_page(slot, lambda: self.policy)
-        return slot
 
     async def _teardown(self) -> None:
         for browser in self._browsers:
@@ -279,79 +262,48 @@ class Engine:
 
     async def _with_slot(self, opts: CreateOptions, root: Folder, as_pdf: bool = False) -> Capture | bytes:
         """One render on a page of the pool. A page whose render failed, timed out or was cancelled is replaced
-        before the pool sees it again; a crash is a CrashedError (retried once by the caller)."""
+        before the pool sees it again, any other is retired (`Pool.release`); a crash is a CrashedError (retried
+        once by the caller)."""
         import asyncio
 
+        from .pool import race
         from .rendering import CrashedError, Render
 
         await self._ensure()
-        assert self._slots is not None
-        slot = await self._slots.get()
+        pool = self.pool
+        slot = await pool.free.get()
+        fresh = False  # replaced: nothing of this render is on it
         try:
             if slot.dead.is_set():  # its renderer crashed while it waited in the pool
-                slot = await self._replace(slot)
+                slot = await pool.replace(slot)
             render = Render(slot, opts, root, self.policy, shared=not self.isolate)
             budget = (opts.max_wait_ms + opts.ms_delay) / 1000 + 15
-            result = await _race(render.run(as_pdf), slot.dead, budget)
+            result = await race(render.run(as_pdf), slot.dead, budget)
             self.in_place += render.in_place
             return result
         except TimeoutError as exc:
-            slot = self._replace_later(slot)
+            slot = pool.replace_later(slot)
             raise RenderTimeoutError(f"Render did not finish within max_wait_ms={opts.max_wait_ms}") from exc
         except asyncio.CancelledError:
             # Cancelled mid-render (CancelToken): the page may be half-way through a navigation, so it is
             # replaced before it goes back to the pool. Shielded: this task is the one being cancelled.
-            slot = await asyncio.shield(self._replace(slot))
+            slot, fresh = await asyncio.shield(pool.replace(slot)), True
             raise
         except RenderTimeoutError:
-            slot = self._replace_later(slot)  # its page may still be busy (a script that never yields)
+            slot = pool.replace_later(slot)  # its page may still be busy (a script that never yields)
             raise
         except BadRequestError:
             raise
         except Exception as exc:  # noqa: BLE001 - a RenderError (Playwright's, translated), the page's death, or a bug
             crashed = slot.dead.is_set() or not self._connected()
-            slot = await self._replace(slot)
+            slot, fresh = await pool.replace(slot), True
             if crashed:
                 raise CrashedError("Chromium crashed during the render") from exc
             if isinstance(exc, RenderError):
                 raise
             raise RenderError(f"Render failed: {exc}") from exc
         finally:
-            if self._connected() and self._slots is not None and slot.generation == self._generation:
-                self._slots.put_nowait(slot)
-
-    def _replace_later(self, slot: Slot) -> Slot:
-        """Replace a page whose render ran out of time without making the caller wait for it: closing a page
-        whose script never yields can take seconds (the full `chromium`: docs/performance.md), and the timeout
-        is answered at the deadline. The new page joins the pool when it is ready. Returns a stand-in that the
-        caller must not put back in the pool."""
-        import asyncio
-
-        async def replace() -> None:
-            new = await self._replace(slot)
-            if self._connected() and self._slots is not None and new.generation == self._generation:
-                self._slots.put_nowait(new)
-
-        task = asyncio.ensure_future(replace())
-        self._replacing.add(task)  # a reference, so the task is not collected while it runs
-        task.add_done_callback(self._replacing.discard)
-        return Slot(page=None, cdp=None, generation=-1)
-
-    async def _replace(self, slot: Slot) -> Slot:
-        """A page that misbehaved (timeout, error) is closed and replaced so the next render starts clean."""
-        import asyncio
-
-        try:
-            await asyncio.wait_for(slot.page.close(), 5)
-        except Exception:  # noqa: BLE001
-            pass
-        if self._connected():
-            try:
-                assert self._gone is not None, "a slot exists: the browser was launched"
-                return await _race(self._new_slot(slot.page.context), self._gone, 30)
-            except Exception:  # noqa: BLE001 - the browser died meanwhile: the relaunch makes new slots
-                pass
-        return slot
+            pool.release(slot, fresh=fresh)
 
     def close(self) -> None:
         if self._thread is None or self._loop is None:
@@ -364,40 +316,16 @@ class Engine:
             self._thread.join(5)
             self._thread = None
             loop.close()
-            # A closed engine may be used again (a long-lived kernel): the next render starts a fresh loop.
+            # A closed engine may be used again (a long-lived kernel): the next render starts a fresh loop, and
+            # a pool of its own (the one here is bound to the loop that just closed).
             self._loop = None
-            self._lock = None
+            self._pool = self._launching = None
 
 
 def _crashed(message: str) -> RenderError:
     from .rendering import CrashedError
 
     return CrashedError(message)
-
-
-class _Dead(Exception):
-    """Raised by `_race` when the slot died first."""
-
-
-async def _race(work: Coroutine[Any, Any, T], dead: asyncio.Event, timeout: float) -> T:
-    """``work``, unless the slot dies first (a crash is seen at once, not at the deadline) or time runs out."""
-    import asyncio
-
-    task = asyncio.ensure_future(work)
-    watch = asyncio.ensure_future(dead.wait())
-    try:
-        done, _ = await asyncio.wait({task, watch}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watch.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-    if task in done:
-        return task.result()
-    if watch in done:
-        raise _Dead
-    raise TimeoutError
 
 
 def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -1,7 +1,9 @@
-"""Files on disk, written so that no reader ever sees half of one: atomic writes, hard links, the sweep of
-temporary files a killed writer left, and reading text inputs as UTF-8 with errors that say where.
+"""Files on disk: which ones may be read or written at all (`Tree`, the one set of file rules), and writing
+them so that no reader ever sees half of one: atomic writes, hard links, the sweep of temporary files a killed
+writer left, and reading text inputs as UTF-8 with errors that say where.
 
-Every module that writes a file (the store, builds, the plugin, the CLI) goes through here.
+Every module that writes a file (the store, builds, the plugin, the CLI) goes through here, and every module
+that turns a name it was given into a path asks `Tree`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 try:
@@ -175,3 +179,58 @@ def read_utf8(path: Path, param: str) -> str:
         raise BadRequestError(
             f"{param} {path} is not UTF-8 text (byte {exc.start}, line {line}); save it as UTF-8", param=param
         ) from None
+
+
+# -- the file rules ---------------------------------------------------------------------------------
+MAX_NAME = 1024  # characters of a root-relative name: longer is not a file a project has
+
+
+def plain_name(name: object) -> str | None:
+    """``name`` if it is a plain root-relative file name: text, "/"-separated, no NUL or backslash, no empty,
+    "." or ".." part, no hidden part (one starting with "."), no leading "/" or drive; else None. Names from a
+    page, a template, an index or a bucket are all held to it before any is joined to a folder."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME or "\x00" in name or "\\" in name:
+        return None
+    if len(name) > 1 and name[1] == ":" and name[0].isalpha():  # a drive (Windows): absolute
+        return None
+    parts = name.split("/")
+    return None if any(not part or part.startswith(".") for part in parts) else name
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The file rules, one set for every reader and writer (the browser, Jinja2's loader and includes, a
+    request's manifest, a record from a bucket, a build's outputs): a file is named relative to ``root``, its
+    name is plain (`plain_name`), it is inside ``root`` once every symlink is resolved, no part of that path
+    is hidden (`.git`, `.env`, `.hcti`), and it is under none of ``private`` (a store, wherever it lives)."""
+
+    root: Path
+    private: tuple[Path, ...] = ()
+
+    @classmethod
+    def of(cls, root: Path | str, private: Iterable[Path | str] = ()) -> Tree:
+        return cls(Path(root).resolve(), tuple(Path(p).resolve() for p in private))
+
+    def name(self, target: Path) -> str | None:
+        """A resolved path's root-relative name, if the rules let it be read; else None."""
+        if not target.is_relative_to(self.root) or any(target.is_relative_to(p) for p in self.private):
+            return None
+        return plain_name(target.relative_to(self.root).as_posix())
+
+    def find(self, name: object) -> tuple[str, Path] | None:
+        """What a root-relative ``name`` names under the rules: its name once symlinks are resolved, and that
+        path (which need not exist yet); None when the name or where it leads breaks a rule."""
+        plain = plain_name(name)
+        if plain is None:
+            return None
+        try:
+            target = (self.root / plain).resolve()
+        except (OSError, RuntimeError, ValueError):  # a symlink loop
+            return None
+        found = self.name(target)
+        return None if found is None else (found, target)
+
+    def file(self, name: object) -> Path | None:
+        """The existing regular file ``name`` names under the rules, or None."""
+        found = self.find(name)
+        return found[1] if found is not None and found[1].is_file() else None

@@ -157,14 +157,16 @@ class Render:
 
     async def clear_storage(self) -> None:
         """Renders share no state: what the last one stored (cookies, local storage, IndexedDB, caches) is
-        cleared for the origins it could write to; sessionStorage is cleared by the ready script. Each slot has
-        its own browser context (or shares one with the engine's other pages, of one author)."""
+        cleared for every origin it reached; sessionStorage is cleared by the ready script. Each slot has its own
+        browser context (or shares one with the engine's other pages, of one author), and the pool retired the
+        last document before lending the page (`hcti_build.pool`), so nothing writes again after this."""
         slot = self.slot
         if slot.reusable:  # the last document was static (no script could store anything) and loaded nothing
             return
         current = origin_of(self.opts.url) if self.opts.url else None
-        for origin in sorted({ORIGIN, slot.render_origin, current} - {None}):  # type: ignore[type-var]
+        for origin in sorted({ORIGIN, *slot.origins, current} - {None}):  # type: ignore[type-var]
             await slot.cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": STORAGE_TYPES})
+        slot.origins.clear()
 
     async def prepare_document(self) -> str:
         """The slot set up for this document; returns where the page goes. Decides whether it replaces the one
@@ -176,6 +178,7 @@ class Render:
         slot.blocked_redirect = slot.opened = None
         if opts.url is not None:
             slot.render_origin = origin_of(opts.url)
+            slot.origins.add(slot.render_origin)
             slot.reusable = self.in_place = False
             return await open_url(slot, opts.url, self.policy)
         slot.render_origin = None

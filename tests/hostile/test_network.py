@@ -176,7 +176,8 @@ def test_the_allow_list_comes_from_the_environment_or_the_config(tmp_path: Path,
 
 
 def _leaky_page(port: int) -> str:
-    """Every way out that is not an HTTP request: WebRTC's STUN (UDP) and TURN (UDP and TCP), WebTransport
+    """Every way out that is not an HTTP request: WebRTC's STUN (UDP) and TURN (UDP and TCP), from the page, a frame
+    and a window it opens, WebTransport
     (QUIC), preconnects (a bare TCP socket), a DNS prefetch."""
     servers = ", ".join(
         f"{{urls: '{url}', username: 'a', credential: 'b'}}"
@@ -186,7 +187,9 @@ def _leaky_page(port: int) -> str:
         f"<link rel=preconnect href='http://127.0.0.1:{port}/'><link rel=preconnect href='https://127.0.0.1:{port}/'>"
         f"<link rel=dns-prefetch href='http://hcti-canary.example/'>"
         "<script>const f = document.createElement('iframe'); document.body.appendChild(f);"
-        "for (const P of [window.RTCPeerConnection, window.webkitRTCPeerConnection, f.contentWindow.RTCPeerConnection]) {"
+        "const w = window.open('', 'rtc') || {};"  # a window of its own: outside the init script, and a page's own switches
+        "for (const P of [window.RTCPeerConnection, window.webkitRTCPeerConnection, f.contentWindow.RTCPeerConnection,"
+        "                 w.RTCPeerConnection]) {"
         f"  try {{ const pc = new P({{iceServers: [{servers}]}}); pc.createDataChannel('d');"
         "    pc.createOffer().then(o => pc.setLocalDescription(o)); } catch (e) {} }"
         f"try {{ new WebTransport('https://127.0.0.1:{port}/wt').ready.catch(() => 0); }} catch (e) {{}}</script><p>x</p>"
