@@ -12,10 +12,9 @@ import posixpath
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 
 from .errors import BadRequestError, NotFoundError
-from .files import settled
+from .files import Tree, plain_name, settled
 
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # a UUID as str(UUID) writes it
 
@@ -70,17 +69,22 @@ def document_base(base: str) -> str:
 
 class FileDigests:
     """sha256 of files under a root, cached by (path, size, mtime_ns, inode): a store hit stats its inputs
-    instead of reading them again (git's index does the same)."""
+    instead of reading them again (git's index does the same). Names come from the index or a remote, so each
+    is held to the file rules (`Tree`) before it is read: a name they refuse is a miss, never a read."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
         self._cache: dict[tuple[str, int, int, int], str] = {}
 
     def current(self, names: Sequence[str]) -> dict[str, str] | None:
-        """Each file's digest by name, or None when one is gone (the render that read it must run again)."""
+        """Each file's digest by name, or None when one is gone or not allowed (the render that read it must run
+        again)."""
         out = {}
         for name in names:
-            path = self.root / name
+            found = self.tree.find(name)
+            if found is None or found[0] != name:  # a render records names as the rules resolve them
+                return None
+            path = found[1]
             try:
                 st = path.stat()
                 stamp = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
@@ -94,6 +98,10 @@ class FileDigests:
             out[name] = digest
         return out
 
+    def any_exists(self, names: Sequence[str]) -> bool:
+        """Whether a file a render asked for and missed is there now (its image is then stale)."""
+        return any(self.tree.file(name) is not None for name in names)
+
 
 def manifest_text(read: Iterable[str], missing: Iterable[str]) -> str:
     """A request's manifest (the root-relative files its render read, and those it asked for that were
@@ -102,13 +110,16 @@ def manifest_text(read: Iterable[str], missing: Iterable[str]) -> str:
 
 
 def parse_manifest(text: str | bytes) -> tuple[list[str], list[str]] | None:
-    """`manifest_text` read back; None if damaged or if it names a file outside the root (a remote's
-    manifest comes from a shared bucket, and only files under the root are ever hashed)."""
+    """`manifest_text` read back; None if damaged or if a name breaks the file rules (`plain_name`: outside the
+    root, hidden, a NUL); a store's index is a file on disk, as untrusted as anything else there."""
     try:
         found = json.loads(text)
         read, missing = (found, []) if isinstance(found, list) else (found["read"], found["missing"])
-        names = [str(n) for n in read], [str(n) for n in missing]
-    except (ValueError, TypeError, KeyError):
+        if not isinstance(read, list) or not isinstance(missing, list):
+            return None
+        names = [plain_name(n) for n in read], [plain_name(n) for n in missing]
+    except (ValueError, TypeError, KeyError, RecursionError):
         return None
-    unsafe = any(n.startswith("/") or ".." in n.split("/") or "\\" in n for n in (*names[0], *names[1]))
-    return None if unsafe else names
+    if any(n is None for n in (*names[0], *names[1])):
+        return None
+    return [str(n) for n in names[0]], [str(n) for n in names[1]]

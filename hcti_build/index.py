@@ -77,15 +77,22 @@ def setup(db: Callable[[], sqlite3.Connection], close: Callable[[], None]) -> No
             time.sleep(0.05)
 
 
-def record_image(db: sqlite3.Connection, row: dict[str, Any]) -> None:
-    """An image's row written (inside the caller's transaction): a new one, or a deleted one made live again
-    (keeping its first creation time while it was live)."""
+def record_image(db: sqlite3.Connection, row: dict[str, Any], *, revive: bool = True) -> None:
+    """An image's row written (inside the caller's transaction): a new one, or a live one's bytes updated. A
+    deleted one is made live again (keeping its first creation time while it was live) only with ``revive``
+    (a request for it); otherwise its tombstone wins."""
+    update = "sha256=excluded.sha256, size=excluded.size, engine=excluded.engine"
+    if revive:
+        update += (
+            ", deleted_at=NULL, "
+            "created_at=CASE WHEN images.deleted_at IS NULL THEN images.created_at ELSE excluded.created_at END"
+        )
+    else:
+        update += " WHERE images.deleted_at IS NULL"
     db.execute(
         "INSERT INTO images (id, created_at, params, root, sha256, width, height, size, deleted_at, base, engine) "
         "VALUES (:id, :created_at, :params, :root, :sha256, :width, :height, :size, NULL, :base, :engine) "
-        "ON CONFLICT(id) DO UPDATE SET deleted_at=NULL, sha256=excluded.sha256, size=excluded.size, "
-        "engine=excluded.engine, "
-        "created_at=CASE WHEN images.deleted_at IS NULL THEN images.created_at ELSE excluded.created_at END",
+        f"ON CONFLICT(id) DO UPDATE SET {update}",
         row,
     )
 

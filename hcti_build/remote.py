@@ -11,7 +11,9 @@ service's own environment variables, read by obstore (the Rust object_store bind
     images/<id>.json              beside it: sha256, size, width, height, format, canonical params, base, engine
 
 Objects are written create-only (put-if-absent), so runners uploading at once never overwrite each other and
-the first writer wins; what comes back is checked against its sha256 before anything uses it.
+the first writer wins. Everything read back is untrusted input (`hcti_build.bucket`): records and metadata are
+checked field by field, sizes before and while bytes are read, masters against their sha256, and a malformed
+object is a miss (one warning for the first), never an error.
 
 `Remote` owns obstore: its errors are translated once (`_translated`) into a RemoteError with a short reason.
 `RemoteTier` owns the policy: the first failure turns the remote off for the rest of the store's life, with
@@ -28,7 +30,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,9 +37,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from .bucket import MAX_RECORD_BYTES, Known, Malformed, Meta, max_master_bytes, max_meta_bytes, said
 from .config import config_value
 from .errors import BadRequestError, RemoteError
-from .ids import is_id, parse_manifest
+from .ids import is_id
 
 log = logging.getLogger("hcti_build.remote")
 T = TypeVar("T")
@@ -76,66 +78,6 @@ def remote_tier(
     return RemoteTier(chosen, warn=warn) if chosen else None
 
 
-@dataclass
-class Meta:
-    """What is kept beside a remote master: enough for a runner with an empty store to serve, list and derive."""
-
-    id: str
-    sha256: str
-    size: int
-    width: int
-    height: int
-    params: dict[str, Any]
-    base: str
-    engine: str
-    created_at: float
-    format: str = "png"
-
-    @classmethod
-    def parse(cls, data: bytes) -> Meta | None:
-        try:
-            raw = json.loads(data)
-            return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
-        except (ValueError, TypeError, KeyError):
-            return None
-
-    def dumps(self) -> bytes:
-        return json.dumps(self.__dict__, sort_keys=True).encode()
-
-
-@dataclass
-class Known:
-    """A request as the remote knows it: the files its last render read and missed, and ``made``: the id,
-    sha256, size, width and height of the image that render stored (empty if unknown)."""
-
-    read: list[str]
-    missing: list[str]
-    made: dict[str, Any]
-
-    def meta(self, image_id: str, params: dict[str, Any], base: str, engine: str) -> Meta | None:
-        """The metadata of ``image_id`` if it is the image the record names (else None: read it)."""
-        if self.made.get("id") != image_id:
-            return None
-        try:
-            made = {k: self.made[k] for k in ("sha256", "size", "width", "height")}
-            return Meta(image_id, **made, params=params, base=base, engine=engine, created_at=time.time())
-        except (KeyError, TypeError):
-            return None
-
-
-def _said(read: list[str], missing: list[str], image_id: str | None) -> str:
-    """What a request's record says, to compare with what a render found: its files, and its image."""
-    return json.dumps([sorted(read), sorted(missing), image_id])
-
-
-def _made(data: bytes) -> dict[str, Any]:
-    try:
-        made = json.loads(data).get("made") or {}
-        return made if is_id(made.get("id")) and isinstance(made.get("sha256"), str) else {}
-    except (ValueError, AttributeError):
-        return {}
-
-
 class Remote:
     """One object store, by URL: get, create-only put, list and delete, every obstore error translated here."""
 
@@ -161,11 +103,21 @@ class Remote:
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise RemoteError(f"remote {self.url}: {what} failed: {reason}") from exc
 
-    def get(self, name: str) -> bytes:
+    def get(self, name: str, limit: int) -> bytes:
+        """An object's bytes; Malformed when it is over ``limit`` bytes, which is checked before and while they are
+        read (a size the listing or the store's headers say can be a lie)."""
         import obstore
 
         with self._translated(f"reading {name}"):
-            return bytes(obstore.get(self._store, name).bytes())
+            result = obstore.get(self._store, name)
+            if int(result.meta["size"]) > limit:
+                raise Malformed(f"{name} is over {limit} bytes")
+            data = bytearray()
+            for chunk in result.stream(min_chunk_size=1 << 20):
+                data += chunk
+                if len(data) > limit:
+                    raise Malformed(f"{name} is over {limit} bytes")
+            return bytes(data)
 
     def put(self, name: str, data: bytes, *, create: bool = True) -> None:
         import obstore
@@ -179,13 +131,28 @@ class Remote:
         with contextlib.suppress(FileNotFoundError), self._translated(f"deleting {name}"):
             obstore.delete(self._store, name)
 
-    def metas(self, exclude: Collection[str] = ()) -> list[Meta]:
-        """The metadata of every image here but ``exclude``, read a few at a time."""
+    def meta(self, image_id: str) -> Meta | None:
+        """An image's metadata, checked (`Meta.parse`): None when there is none; Malformed when it is not ours."""
+        try:
+            return Meta.parse(self.get(f"images/{image_id}.json", max_meta_bytes()), image_id)
+        except FileNotFoundError:
+            return None
+
+    def metas(self, exclude: Collection[str] = (), malformed: Callable[[str, str], object] = lambda *_: None) -> list[Meta]:
+        """The metadata of every image here but ``exclude``, read a few at a time. An object deleted between the
+        listing and its read is left out; one that is not ours is left out and told to ``malformed``."""
         names = [n for n, _, _ in self.entries("images") if n.endswith(".json")]
         ids = [i for i in (Path(n).stem for n in names) if is_id(i) and i not in exclude]
+
+        def read(image_id: str) -> Meta | None:
+            try:
+                return self.meta(image_id)
+            except Malformed as exc:
+                malformed(f"images/{image_id}.json", str(exc))
+                return None
+
         with concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="hcti-remote") as pool:
-            found = pool.map(lambda i: Meta.parse(self.get(f"images/{i}.json")), ids)
-            return [m for m in found if m is not None]
+            return [m for m in pool.map(read, ids) if m is not None]
 
     def entries(self, prefix: str) -> list[tuple[str, int, datetime]]:
         """(name, size, last modified) of every object under ``prefix``."""
@@ -228,6 +195,7 @@ class TierReport:
     fetched: int = 0
     uploaded: int = 0
     corrupt: int = 0
+    malformed: int = 0  # objects that are not what this project writes (left alone, read as misses)
     failure: str | None = None
     readonly: bool = False
 
@@ -251,7 +219,7 @@ class RemoteTier:
         self.report = TierReport(url, readonly=_flag("HCTI_REMOTE_READONLY") if readonly is None else readonly)
         self._lock = threading.Lock()
         self._corrupt: set[str] = set()
-        self._seen: dict[str, str] = {}  # request key -> what the remote's record said (`_said`)
+        self._seen: dict[str, str] = {}  # request key -> what the remote's record said (`Known.said`)
 
     @property
     def name(self) -> str:
@@ -281,6 +249,26 @@ class RemoteTier:
                 self.warn(f"{exc.message}; going on with the local store only")
             return default
 
+    def _malformed(self, name: str, why: str) -> None:
+        """An object that is not ours: a miss, counted; the first one is said once (the tier stays on: the rest of
+        the bucket may be fine)."""
+        with self._lock:
+            first = self.report.malformed == 0
+            self.report.malformed += 1
+        log.info("remote %s: %s is not an object of hcti-build's (%s); ignored", self.name, name, why)
+        if first:
+            self.warn(f"remote {self.name}: {name} is not an object of hcti-build's ({why}); ignoring it and any like it")
+
+    def _read(self, name: str, parse: Callable[[], T]) -> T | None:
+        """``parse()`` of an object, None when it is missing or malformed (said by `_malformed`)."""
+        try:
+            return parse()
+        except FileNotFoundError:
+            return None
+        except Malformed as exc:
+            self._malformed(name, str(exc))
+            return None
+
     def _count(self, **added: int) -> None:
         with self._lock:
             for name, n in added.items():
@@ -290,44 +278,36 @@ class RemoteTier:
     def request(self, key: str) -> Known | None:
         """What the remote knows of a request: the files its last render read and missed, and what that render
         made (so a runner whose files hash the same needs no metadata read); None on a miss."""
+        name = f"requests/{key}.json"
 
         def read() -> Known | None:
-            try:
-                data = self.remote.get(f"requests/{key}.json")
-            except FileNotFoundError:
-                return None
-            manifest = parse_manifest(data)
-            if manifest is None:
-                return None
-            made = _made(data)
-            with self._lock:
-                self._seen[key] = _said(*manifest, made.get("id"))
-            return Known(*manifest, made)
+            known = self._read(name, lambda: Known.parse(self.remote.get(name, MAX_RECORD_BYTES)))
+            if known is not None:
+                with self._lock:
+                    self._seen[key] = known.said()
+            return known
 
         return self._guarded(read, None)
 
     def meta(self, image_id: str) -> Meta | None:
-        def read() -> Meta | None:
-            try:
-                meta = Meta.parse(self.remote.get(f"images/{image_id}.json"))
-            except FileNotFoundError:
-                return None
-            return meta if meta is not None and meta.id == image_id else None
-
-        return self._guarded(read, None)
+        name = f"images/{image_id}.json"
+        return self._guarded(lambda: self._read(name, lambda: self.remote.meta(image_id)), None)
 
     def fetch(self, image_id: str, meta: Meta | None = None) -> tuple[bytes, Meta] | None:
-        """A master and its metadata, its bytes checked against their sha256; a copy that fails the check is a
-        miss, and is replaced when this store renders the image again."""
+        """A master and its metadata, its size checked before and while it is read and its bytes against their
+        sha256; a copy that fails the check is a miss, and is replaced when this store renders the image again."""
         meta = meta or self.meta(image_id)
         if meta is None:
             return None
+        name, limit = f"images/{image_id}.png", min(meta.size, max_master_bytes())
 
         def read() -> bytes | None:
             try:
-                return self.remote.get(f"images/{image_id}.png")
+                return self.remote.get(name, limit)
             except FileNotFoundError:
                 return None
+            except Malformed:  # longer than its metadata says: a corrupt copy
+                return b""
 
         data = self._guarded(read, None)
         if data is None:
@@ -351,7 +331,7 @@ class RemoteTier:
         with self._lock:
             replace = meta.id in self._corrupt
             seen = self._seen.get(key)
-        stale = replace or (seen is not None and seen != _said(read, missing, meta.id))
+        stale = replace or (seen is not None and seen != said(read, missing, meta.id))
 
         def write() -> None:
             sent = self._put(f"images/{meta.id}.png", data, replace)
@@ -387,4 +367,4 @@ class RemoteTier:
 
     def metas(self, exclude: Collection[str]) -> list[Meta]:
         """The metadata of every image the remote has but ``exclude``."""
-        return self._guarded(lambda: self.remote.metas(exclude), [])
+        return self._guarded(lambda: self.remote.metas(exclude, self._malformed), [])

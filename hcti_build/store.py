@@ -25,13 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from .browser import Engine, default_engine
+from .bucket import Meta
 from .chromium import INSTALL_HINT, chromium_version
 from .errors import BadRequestError, BrowserNotFoundError, GoneError, NotFoundError, WriteError
+from .files import Tree
 from .ids import FileDigests, document_base, image_id_of, manifest_text, parse_manifest, request_key, valid_id
 from .index import connect, page_of, record_image, setup, usage_of, writing
 from .objects import Objects
 from .options import CreateOptions, ImageQuery, batch_options, canonical
-from .remote import Meta, RemoteTier, remote_tier
+from .remote import RemoteTier, remote_tier
 
 RENDER_VERSION = "2"  # bumped when the same request renders differently (2: files served with their MIME type)
 READ_AT_STEP = 3600  # an image's last read time is kept to the hour: a warm build does not write the index per hit
@@ -63,7 +65,9 @@ class Store:
         self._engine = engine
         self.remote = remote if isinstance(remote, RemoteTier) else remote_tier(remote, self.root)
         self._fingerprint: str | None = None
-        self._digests = FileDigests(self.root)
+        # The file rules of every name the index or the remote gives (the store's own files are never inputs).
+        self.tree = Tree.of(self.root, (self.path,))
+        self._digests = FileDigests(self.tree)
         self._local = threading.local()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -150,7 +154,7 @@ class Store:
             return None
         read, missing = manifest
         files = self._digests.current(read)
-        if files is None or any((self.root / name).is_file() for name in missing):
+        if files is None or self._digests.any_exists(missing):
             return None
         image_id = image_id_of(key, files)
         hit = self.db().execute("SELECT size, read_at FROM images WHERE id=? AND deleted_at IS NULL", (image_id,)).fetchone()
@@ -221,7 +225,7 @@ class Store:
         if known is None:
             return None
         files = self._digests.current(known.read)
-        if files is None or any((self.root / name).is_file() for name in known.missing):
+        if files is None or self._digests.any_exists(known.missing):
             return None
         image_id = image_id_of(key, files)
         meta = known.meta(image_id, opts.to_dict(), base, self.fingerprint())
@@ -236,18 +240,21 @@ class Store:
             return False
         data, meta = got
         self.objects.write(self.objects.master(image_id), data)
-        self._record(meta, manifest)
+        self._record(meta, manifest, revive=manifest is not None)
         return True
 
-    def _record(self, meta: Meta, manifest: tuple[str, str] | None = None, *, rendered: bool = False) -> None:
+    def _record(
+        self, meta: Meta, manifest: tuple[str, str] | None = None, *, rendered: bool = False, revive: bool = True
+    ) -> None:
         """An image's row, with the manifest of the request that made it and a render counted for usage: one
-        commit."""
+        commit. ``revive``: a deleted image made live again (a request for it); else its tombstone wins (a copy
+        that another store of the remote still lists)."""
         row = {**meta.__dict__, "params": canonical(meta.params), "root": self._portable_root()}
         with self.writing(), self.db() as db:
             db.execute("BEGIN IMMEDIATE")
             if manifest:
                 db.execute("INSERT OR REPLACE INTO manifests VALUES (?, ?)", manifest)
-            record_image(db, row)
+            record_image(db, row, revive=revive)
             if rendered:
                 db.execute("INSERT INTO renders VALUES (?, ?)", (meta.created_at, meta.id))
 
@@ -256,7 +263,7 @@ class Store:
         a server on an empty store lists what its fleet made."""
         if self.remote is not None:
             for meta in self.remote.metas(exclude={row[0] for row in self.db().execute("SELECT id FROM images")}):
-                self._record(meta)
+                self._record(meta, revive=False)
 
     def _render(self, opts: CreateOptions, key: str, base: str) -> str:
         cap = self.engine.render(opts, self.root, base, private=(self.path,))

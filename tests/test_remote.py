@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from hcti_build import BadRequestError, Store
+from hcti_build.bucket import Known, Malformed, Meta
 from hcti_build.ids import manifest_text, parse_manifest
 from hcti_build.maintenance import parse_age
-from hcti_build.remote import Meta, RemoteTier, configured_remote
+from hcti_build.remote import RemoteTier, configured_remote
 
 
 def test_manifests_round_trip_and_refuse_paths_outside_the_root() -> None:
@@ -24,10 +25,50 @@ def test_manifests_round_trip_and_refuse_paths_outside_the_root() -> None:
     assert parse_manifest("{not json") is None and parse_manifest('{"read": 1}') is None
 
 
-def test_metadata_from_a_bucket_is_checked() -> None:
-    meta = Meta("0" * 8 + "-0000-8000-8000-" + "0" * 12, "ab" * 32, 10, 2, 3, {"html": "x"}, "", "Chromium 1", 1.0)
-    assert Meta.parse(meta.dumps()) == meta
-    assert Meta.parse(b"[]") is None and Meta.parse(b'{"id": "x"}') is None and Meta.parse(b"\xff") is None
+ID = "abcdef01-0000-8000-8000-00000000000a"
+OTHER = "1" * 8 + "-0000-8000-8000-" + "0" * 12
+GOOD = {"id": ID, "sha256": "ab" * 32, "size": 10, "width": 2, "height": 3, "params": {"html": "x"}, "base": "",
+        "engine": "Chromium 1", "created_at": 1.0, "format": "png"}  # fmt: skip
+
+
+def test_metadata_from_a_bucket_round_trips() -> None:
+    meta = Meta(ID, "ab" * 32, 10, 2, 3, {"html": "x"}, "", "Chromium 1", 1.0)
+    assert Meta.parse(meta.dumps(), ID) == meta
+    assert Meta.parse(json.dumps(GOOD).encode(), ID) == meta
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"id": "../../victim/precious"}, {"id": OTHER}, {"id": ID.upper()}, {"sha256": "x"}, {"sha256": None},
+        {"size": -1}, {"size": 10**400}, {"size": True}, {"size": "10"}, {"width": 0}, {"height": 100_000},
+        {"width": 16384, "height": 16384}, {"created_at": None}, {"created_at": "2024"}, {"created_at": 10**400},
+        {"created_at": float("nan")}, {"created_at": 4e12}, {"params": {"html": "x", "evil": 1}}, {"params": []},
+        {"params": {"ms_delay": 10**400, "html": "x"}}, {"base": "../up"}, {"base": ".git"}, {"base": "a\x00b"},
+        {"engine": None}, {"engine": "x" * 1000}, {"format": "jpg"}, {"params": None},
+    ],
+)  # fmt: skip
+def test_metadata_from_a_bucket_is_checked_field_by_field(change: dict[str, object]) -> None:
+    with pytest.raises(Malformed):
+        Meta.parse(json.dumps({**GOOD, **change}).encode(), ID)
+
+
+@pytest.mark.parametrize("data", [b"[]", b"\xff", b"{", b"[" * 50_000 + b"]" * 50_000, b'{"id": "x"}', b"null"])
+def test_metadata_that_is_not_json_or_not_an_object_is_malformed(data: bytes) -> None:
+    with pytest.raises(Malformed):
+        Meta.parse(data, ID)
+
+
+def test_request_records_from_a_bucket_are_checked() -> None:
+    made = {k: GOOD[k] for k in ("id", "sha256", "size", "width", "height")}
+    known = Known.parse(json.dumps({"read": ["a.css"], "missing": ["b.png"], "made": made}).encode())
+    assert (known.read, known.missing, known.made and known.made.id) == (["a.css"], ["b.png"], ID)
+    assert Known.parse(json.dumps({"read": [], "missing": [], "made": {**made, "id": "../x"}}).encode()).made is None
+    for bad in ("logo\u0000.png", ".env", "../src/keep.txt", "/etc/passwd", "a//b", "css/.hidden/x.css", 3, None):
+        with pytest.raises(Malformed):
+            Known.parse(json.dumps({"read": [bad], "missing": []}).encode())
+        with pytest.raises(Malformed):
+            Known.parse(json.dumps({"read": [], "missing": [bad]}).encode())
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("30d", 30 * 86400), ("12h", 43200), ("90m", 5400), ("2w", 1209600), ("0m", 0)])

@@ -72,3 +72,22 @@ def test_a_same_size_rewrite_right_after_a_hit_is_seen(store: Store, tmp_path: P
     css.write_text("p{color:#00f}")  # same size, same inode
     os.utime(css, ns=(tick, tick))
     assert store.create(params)["id"] != first
+
+
+def test_a_tombstone_wins_over_a_copy_that_is_not_asked_for(tmp_path: Path) -> None:
+    """A row written from another store's copy (a listing of the remote) never revives a deleted image; a request
+    for it does (the same request renders the same id again)."""
+    import sqlite3
+
+    from hcti_build.index import SCHEMA, record_image
+
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.executescript(SCHEMA)
+    row = {"id": "x", "created_at": 1.0, "params": "{}", "root": ".", "sha256": "a", "width": 1, "height": 1, "size": 1,
+           "base": "", "engine": "e"}  # fmt: skip
+    record_image(db, row)
+    db.execute("UPDATE images SET deleted_at=2 WHERE id='x'")
+    record_image(db, {**row, "sha256": "b"}, revive=False)
+    assert db.execute("SELECT deleted_at, sha256 FROM images").fetchone() == (2.0, "a")
+    record_image(db, {**row, "sha256": "b"})
+    assert db.execute("SELECT deleted_at, sha256 FROM images").fetchone() == (None, "b")
