@@ -23,7 +23,7 @@ from .errors import (
     UnsupportedFormatError,
     WriteError,
 )
-from .files import write_if_changed
+from .files import Tree, write_if_changed
 from .head import card_tags, meta_html
 from .options import IMAGE_FORMATS, CreateOptions, ImageQuery
 from .remote import RemoteTier, remote_tier
@@ -31,6 +31,7 @@ from .store import Store
 from .templates import BUILTIN_TEMPLATES, Templates, card_options, card_site, file_data_uri
 
 __all__ = [
+    "Tree",
     "BUILTIN_TEMPLATES",
     "Asset",
     "BadRequestError",

@@ -30,7 +30,7 @@ from .directives import (
     scan_template,
 )
 from .errors import DirectiveError, HctiError
-from .files import atomic_write, sweep, write_if_changed
+from .files import Outputs, sweep, write_if_changed
 from .notebook import notebook_output, prepare_magic, rewrite_cells
 from .resolve import Resolved, resolve
 from .store import Store
@@ -115,7 +115,7 @@ class Builder:
         self.store = store or Store(root=self.src)
         self.default_format = default_format
         self.jobs = jobs
-        self.templates = Templates(self.src)
+        self.templates = Templates(self.src, private=(self.store.path,))
         self._ids: dict[tuple[str, str], str] = {}  # per build: each distinct image is looked up once
         # Kept between builds for incremental ones: each source's outputs, and the files its directives read.
         self._state: dict[str, dict[str, bytes | Path]] | None = None
@@ -381,8 +381,9 @@ class Builder:
     def _write(self, outputs: dict[str, bytes | Path], report: BuildReport, only: set[str] | None = None) -> None:
         """Write what changed (``only``: the outputs this build produced; None: all), then remove what a previous
         build wrote that no source produces any more."""
+        written = Outputs(self.out, MANIFEST)
         for rel in sorted(outputs if only is None else only & outputs.keys()):
-            target = self.out / rel
+            target = written.tree.output(rel, "out")  # never through a folder that leads out of it
             value = outputs[rel]
             if isinstance(value, Path):
                 if _same_file(value, target):
@@ -396,20 +397,12 @@ class Builder:
             report.written.append(rel)
         if self.in_place:
             return
-        # Files a previous build wrote that this one did not (deleted sources, stale assets) are removed.
-        manifest = self.out / MANIFEST
-        try:
-            previous = set(json.loads(manifest.read_text()))
-        except (OSError, ValueError):
-            previous = set()
-        for rel in sorted(previous - set(outputs)):
-            path = self.out / rel
-            if path.is_file():
-                path.unlink()
-                report.removed.append(rel)
-        listing = (json.dumps(sorted(outputs), indent=0) + "\n").encode()
-        if not manifest.is_file() or manifest.read_bytes() != listing:
-            atomic_write(manifest, listing)
+        # Files a previous build wrote that this one did not (deleted sources, stale assets) are removed: only
+        # those it wrote, still as it wrote them, inside the output folder (`Outputs`).
+        for rel, path in written.stale(outputs):
+            path.unlink(missing_ok=True)
+            report.removed.append(rel)
+        written.save(outputs)
 
 
 def _key(r: Resolved) -> tuple[str, str]:

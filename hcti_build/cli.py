@@ -149,7 +149,10 @@ def rm(ids: tuple[str, ...], store_path: str | None) -> None:
 @click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
 def usage(as_json: bool, store_path: str | None) -> None:
     """Renders rolled up by hour, day and month."""
-    data = Store(store_path).usage()
+    try:
+        data = Store(store_path).usage()
+    except HctiError as exc:
+        _fail(exc)
     if as_json:
         click.echo(json.dumps(data))
         return

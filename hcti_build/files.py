@@ -9,6 +9,7 @@ that turns a name it was given into a path asks `Tree`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import threading
@@ -234,3 +235,55 @@ class Tree:
         """The existing regular file ``name`` names under the rules, or None."""
         found = self.find(name)
         return found[1] if found is not None and found[1].is_file() else None
+
+    def output(self, name: str, param: str) -> Path:
+        """Where an output named ``name`` goes: a path the rules allow (no "..", no hidden part, no folder on the way
+        that is a symlink out of the root); else a 400 naming ``param``."""
+        found = self.find(name)
+        if found is None:
+            raise BadRequestError(
+                f"{param} must name a place inside {self.root} (no '..', no hidden part, no symlink out of it), got {name!r}",
+                param=param,
+            )
+        return found[1]
+
+
+class Outputs:
+    """The files a tool wrote into ``folder``, listed in a manifest there so that a later run removes only what it
+    wrote itself: a name the file rules refuse, a file changed since it was written (its size and mtime are kept)
+    and anything a manifest from elsewhere lists are left alone. A manifest is a file on disk: untrusted."""
+
+    VERSION = 2
+
+    def __init__(self, folder: Path, manifest: str) -> None:
+        self.tree = Tree.of(folder)
+        self.path = self.tree.root / manifest
+
+    def _previous(self) -> dict[str, list[int]]:
+        try:
+            found = json.loads(self.path.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return {}
+        if not isinstance(found, dict) or found.get("version") != self.VERSION or not isinstance(found.get("files"), dict):
+            return {}  # a list of names (a manifest made before stamps were kept) removes nothing
+        return found["files"]
+
+    def stale(self, current: Iterable[str]) -> list[tuple[str, Path]]:
+        """What the last run wrote that ``current`` does not have, as long as it is still the file that run wrote."""
+        keep = set(current)
+        out = []
+        for name, written in sorted(self._previous().items()):
+            path = self.tree.file(name) if name not in keep else None
+            if path is not None and written == list(stamp(path) or ())[1:]:
+                out.append((name, path))
+        return out
+
+    def save(self, current: Iterable[str]) -> None:
+        files = {name: list(found)[1:] for name in sorted(current) if (path := self.tree.file(name)) and (found := stamp(path))}
+        data = (json.dumps({"version": self.VERSION, "files": files}, indent=0, sort_keys=True) + "\n").encode()
+        try:
+            if self.path.read_bytes() == data:
+                return
+        except OSError:
+            pass
+        atomic_write(self.path, data)

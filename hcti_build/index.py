@@ -34,10 +34,22 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _ADDED_COLUMNS = (("base", "TEXT NOT NULL DEFAULT ''"), ("engine", "TEXT"), ("read_at", "REAL"))
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
-    db.execute("PRAGMA synchronous=NORMAL")
-    return db
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection to the index; ``readonly`` for a store that cannot be written (a CI cache mounted read-only):
+    read-only mode, else, when SQLite cannot even make its shared-memory file there, as an immutable file."""
+    if not readonly:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+    uri = path.resolve().as_uri()
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        db = sqlite3.connect(f"{uri}?{flags}", uri=True, timeout=30, isolation_level=None)
+        try:
+            db.execute("SELECT 1 FROM images LIMIT 1")
+            return db
+        except sqlite3.OperationalError:
+            db.close()
+    raise WriteError(f"The store's index {path} cannot be read (a read-only store with no index, or not a store)")
 
 
 def _code(exc: sqlite3.Error) -> int:

@@ -8,8 +8,10 @@ reading them back only when their bytes still have the hash the index records, a
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
+from .errors import WriteError
 from .files import atomic_write, sweep
 from .ids import is_id, valid_id
 
@@ -18,8 +20,27 @@ class Objects:
     """The object files of one store. Every path is made from an id checked to be one (`valid_id`: a 404
     otherwise), whoever gave it (a client, the index, a bucket): no id names a file outside ``folder``."""
 
-    def __init__(self, folder: Path, tmp: Path) -> None:
-        self.folder, self.tmp = folder, tmp
+    def __init__(self, folder: Path, tmp: Path, *, readonly: bool = False) -> None:
+        self.folder, self.tmp, self.readonly = folder, tmp, readonly
+
+    @classmethod
+    def open(cls, store: Path) -> Objects:
+        """The object files of the store folder ``store``, its folders made if need be; ``readonly`` when it cannot
+        be written (a CI cache mounted read-only), which still serves what it holds."""
+        try:
+            for folder in (store, store / "objects", store / "tmp"):
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriteError.of(exc, store) from exc
+        return cls(store / "objects", store / "tmp", readonly=not os.access(store, os.W_OK))
+
+    def writable(self) -> None:
+        """Before a write: a read-only store says so, in words, instead of failing half-way."""
+        if self.readonly:
+            raise WriteError(
+                f"The store {self.folder.parent} is read-only: it serves the images it holds, but cannot keep a new "
+                "one or delete one (use a writable store: --store or HCTI_STORE)"
+            )
 
     def master(self, image_id: str) -> Path:
         valid_id(image_id)
@@ -69,3 +90,19 @@ class Objects:
 
     def sweep(self, min_age: float) -> int:
         return sweep(self.tmp, min_age=min_age)
+
+
+def portable_root(root: Path, store: Path) -> str:
+    """A project's root as a store's index records it: relative to the store's folder, so that a store moved or
+    copied with its project still finds the files to render a damaged image again (see `render_root`)."""
+    try:
+        return os.path.relpath(root, store)
+    except ValueError:  # another drive (Windows): only an absolute path can name it
+        return str(root)
+
+
+def render_root(store: Path, recorded: str, fallback: Path) -> Path:
+    """Where to render a stored image again: the root its row records (relative to the store's folder, or absolute
+    in stores made before), else ``fallback`` (the store's own root) when that folder is gone (a moved store)."""
+    root = (store / recorded).resolve()
+    return root if root.is_dir() else fallback

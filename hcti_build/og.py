@@ -26,7 +26,7 @@ from urllib.parse import urljoin, urlsplit
 from .assets import Asset
 from .browser import Engine
 from .errors import BadRequestError, HctiError
-from .files import atomic_write, settled, stamp, write_if_changed
+from .files import Tree, atomic_write, settled, stamp, write_if_changed
 from .head import Head, card_tags, edit_head, read_head, tag_span
 from .options import CREATE_PARAMS, CreateOptions, ImageQuery
 from .remote import remote_tier
@@ -116,6 +116,10 @@ class SiteCards:
         self.site = settings.site.resolve()
         if not self.site.is_dir():
             raise BadRequestError(f"{settings.site} is not a folder", param="site")
+        # Cards are written by the file rules: inside the site, never through a folder that leads out of it.
+        self.tree = Tree.of(self.site)
+        self.cards_dir = settings.cards_dir.strip("/")
+        self.tree.output(self.cards_dir, "cards_dir")
         remote = remote_tier(None, self.site) or ""  # one tier for both roots: one warning, one count
         self.site_store = Store(store_path, root=self.site, engine=engine, remote=remote)
         if settings.template is not None:
@@ -293,10 +297,10 @@ class SiteCards:
     def _write(self, page: OgPage, report: OgReport) -> None:
         """The page's card into the site, and its tags into the page."""
         assert page.store is not None and page.image_id is not None
-        cards_dir = self.settings.cards_dir.strip("/")
+        cards_dir = self.cards_dir
         try:
             asset = Asset.load(page.store, page.image_id, self.query).slim()
-            asset.write(self.site / cards_dir / asset.name)
+            asset.write(self.tree.output(f"{cards_dir}/{asset.name}", "cards_dir"))
             assert asset.pixels is not None
             image_url = page.base_url + f"{cards_dir}/{asset.name}"
             tags = card_tags(page.title, page.description, page.url, image_url, asset.mime, asset.pixels, page.site_name)

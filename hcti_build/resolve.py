@@ -14,7 +14,7 @@ from typing import Any
 
 from .directives import TAG_KEYS, Directive
 from .errors import BadRequestError, HctiError
-from .files import read_utf8
+from .files import Tree, read_utf8
 from .options import CreateOptions, ImageQuery, split_params, validate
 from .templates import Templates
 
@@ -81,8 +81,9 @@ def _render_template(d: Directive, src_dir: str, templates: Templates, attrs: di
 
 
 def _read_local(d: Directive, root: Path, src_dir: str, name: str) -> str:
-    path = (root / src_dir / name).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    """A `css_file`, next to its source, by the file rules (`Tree`): inside the root, no hidden part."""
+    path = Tree.of(root).file(posixpath.normpath(posixpath.join(src_dir, name)))
+    if path is None:
         raise d.error(BadRequestError(f"css_file {name} not found under the project root", param="css_file"))
     try:
         return read_utf8(path, "css_file")

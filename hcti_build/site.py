@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .files import Tree
 from .head import Head, read_head
 
 _SEPARATORS = (" - ", " — ", " – ", " | ", " · ")
@@ -39,13 +40,18 @@ def check_site(site: Path, include: Sequence[str] = (), exclude: Sequence[str] =
 
 
 def site_pages(site: Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Iterator[str]:
-    """The HTML files of a site that may get a card: not 404 pages, not in hidden folders, as --include and
+    """The HTML files of a site that may get a card: not 404 pages, not hidden or in hidden folders, not a
+    symlink (to a file elsewhere, which a card would read and its tags would replace), as --include and
     --exclude say."""
+    tree = Tree.of(site)
     for folder, dirs, files in os.walk(site):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             rel = (Path(folder) / name).relative_to(site).as_posix()
             if not name.endswith((".html", ".htm")) or name == "404.html":
+                continue
+            found = tree.find(rel)
+            if found is None or found[0] != rel:
                 continue
             if include and not any(fnmatch.fnmatch(rel, g) for g in include):
                 continue

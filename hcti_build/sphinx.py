@@ -36,6 +36,7 @@ from .assets import Asset, display_size, produce
 from .browser import Engine
 from .directives import TAG_KEYS, Directive
 from .errors import HctiError
+from .files import Tree
 from .head import card_tags, meta_html, read_head
 from .options import CREATE_PARAMS, IMAGE_FORMATS, QUERY_PARAMS, CreateOptions, ImageQuery
 from .remote import RemoteTier, remote_tier
@@ -123,7 +124,7 @@ class SphinxCards:
         image_id = job if isinstance(job, str) else job.result()
         asset = Asset.load(self.store, image_id, self.query).slim()
         cards_dir = self.app.config.hcti_cards_dir.strip("/")
-        asset.write(Path(self.app.outdir) / cards_dir / asset.name)
+        asset.write(Tree.of(self.app.outdir).output(f"{cards_dir}/{asset.name}", "hcti_cards_dir"))
         assert asset.pixels is not None
         image_url = self.site_url + f"{cards_dir}/{asset.name}"
         project = self.app.config.project

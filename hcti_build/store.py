@@ -31,7 +31,7 @@ from .errors import BadRequestError, BrowserNotFoundError, GoneError, NotFoundEr
 from .files import Tree
 from .ids import FileDigests, document_base, image_id_of, manifest_text, parse_manifest, request_key, valid_id
 from .index import connect, page_of, record_image, setup, usage_of, writing
-from .objects import Objects
+from .objects import Objects, portable_root, render_root
 from .options import CreateOptions, ImageQuery, batch_options, canonical
 from .remote import RemoteTier, remote_tier
 
@@ -69,16 +69,12 @@ class Store:
         self.tree = Tree.of(self.root, (self.path,))
         self._digests = FileDigests(self.tree)
         self._local = threading.local()
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            (self.path / "objects").mkdir(exist_ok=True)
-            (self.path / "tmp").mkdir(exist_ok=True)
-        except OSError as exc:
-            raise WriteError.of(exc, self.path) from exc
-        self.objects = Objects(self.path / "objects", self.path / "tmp")
-        with self.writing():
-            self._setup()
-        self.sweep()
+        self.objects = Objects.open(self.path)
+        self.readonly = self.objects.readonly  # a CI cache mounted read-only: it still serves what it holds
+        if not self.readonly:
+            with self.writing():
+                self._setup()
+            self.sweep()
 
     def sweep(self, min_age: float = 60) -> int:
         """Delete the temporary files of writers that died before their rename (see `sweep`): runs when a Store
@@ -100,7 +96,7 @@ class Store:
     def db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = connect(self.path / "index.sqlite")
+            db = self._local.db = connect(self.path / "index.sqlite", readonly=self.readonly)
         return db
 
     def close(self) -> None:
@@ -127,7 +123,8 @@ class Store:
         row = self.db().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         version = str(row[0]) if row else chromium_version(exe)
         if not row:
-            self.db().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, version))
+            with contextlib.suppress(WriteError), self.writing():  # a cache: a read-only store runs --version again
+                self.db().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, version))
         return f"{version}|hcti-render-{RENDER_VERSION}"  # not cached: a new hcti-build gets new ids
 
     def _request_key(self, opts: CreateOptions, base: str = "") -> str:
@@ -235,7 +232,7 @@ class Store:
     def _adopt(self, image_id: str, meta: Meta | None = None, manifest: tuple[str, str] | None = None) -> bool:
         """The remote's copy of an image (checked against its sha256) written to this store, with its row (and
         the manifest of the request that asked for it)."""
-        got = self.remote.fetch(image_id, meta) if self.remote else None
+        got = self.remote.fetch(image_id, meta) if self.remote and not self.readonly else None
         if got is None:
             return False
         data, meta = got
@@ -249,7 +246,7 @@ class Store:
         """An image's row, with the manifest of the request that made it and a render counted for usage: one
         commit. ``revive``: a deleted image made live again (a request for it); else its tombstone wins (a copy
         that another store of the remote still lists)."""
-        row = {**meta.__dict__, "params": canonical(meta.params), "root": self._portable_root()}
+        row = {**meta.__dict__, "params": canonical(meta.params), "root": portable_root(self.root, self.path)}
         with self.writing(), self.db() as db:
             db.execute("BEGIN IMMEDIATE")
             if manifest:
@@ -261,11 +258,12 @@ class Store:
     def _sync_remote(self) -> None:
         """Rows for the images the remote has and this store never saw (their bytes are fetched when read), so
         a server on an empty store lists what its fleet made."""
-        if self.remote is not None:
+        if self.remote is not None and not self.readonly:
             for meta in self.remote.metas(exclude={row[0] for row in self.db().execute("SELECT id FROM images")}):
                 self._record(meta, revive=False)
 
     def _render(self, opts: CreateOptions, key: str, base: str) -> str:
+        self.objects.writable()
         cap = self.engine.render(opts, self.root, base, private=(self.path,))
         files = {n: hashlib.sha256(d).hexdigest() for n, d in cap.files.items()}
         image_id = image_id_of(key, files)
@@ -284,20 +282,6 @@ class Store:
         if self.remote is not None:
             self.remote.publish(key, sorted(files), sorted(cap.missing), cap.png, meta)
         return image_id
-
-    def _portable_root(self) -> str:
-        """The root as the index records it: relative to the store's folder, so that a store moved or copied
-        with its project still finds the files to render a damaged image again (see `_render_root`)."""
-        try:
-            return os.path.relpath(self.root, self.path)
-        except ValueError:  # another drive (Windows): only an absolute path can name it
-            return str(self.root)
-
-    def _render_root(self, recorded: str) -> Path:
-        """Where to render a stored image again: the root its row records (relative to the store's folder, or
-        absolute in stores made before), else this store's root when that folder is gone (a moved store)."""
-        root = (self.path / recorded).resolve()
-        return root if root.is_dir() else self.root
 
     def _indexed_sha(self, image_id: str) -> str | None:
         row = self.db().execute("SELECT sha256 FROM images WHERE id=?", (image_id,)).fetchone()
@@ -333,8 +317,9 @@ class Store:
             return data, sha
         if self._adopt(image_id):  # a runner that listed the image before reading it, or a damaged local copy
             return self._master(image_id)
+        self.objects.writable()
         opts = CreateOptions.from_mapping(json.loads(params))
-        cap = self.engine.render(opts, self._render_root(root), base, private=(self.path,))
+        cap = self.engine.render(opts, render_root(self.path, root, self.root), base, private=(self.path,))
         self.objects.write(obj, cap.png)
         sha = hashlib.sha256(cap.png).hexdigest()
         with self.writing(), self.db() as db:
@@ -361,15 +346,17 @@ class Store:
             return data, row[0]
         if q.format == "pdf" and not q.has_crop and q.width is None and q.height is None:
             opts = CreateOptions.from_mapping(json.loads(params))
-            data = self.engine.pdf(opts, self._render_root(root), base, private=(self.path,))
+            data = self.engine.pdf(opts, render_root(self.path, root, self.root), base, private=(self.path,))
         else:
             # Pillow is imported on first use, not with the package: a site build whose cards are all PNG store
             # hits never needs it, and loading it costs (docs/performance.md).
             from . import imaging
 
             data = imaging.apply(self.master(image_id), q)
-        self.objects.write(path, data)
         sha = hashlib.sha256(data).hexdigest()
+        if self.readonly:  # derived, served, not kept
+            return data, sha
+        self.objects.write(path, data)
         with self.writing(), self.db() as db:
             db.execute("INSERT OR REPLACE INTO variants VALUES (?, ?, ?)", (image_id, key, sha))
         return data, sha
@@ -418,6 +405,7 @@ class Store:
     def delete(self, image_id: str) -> None:
         """DELETE /v1/image/:id: every copy removed; a later get is 410."""
         self._row(image_id)
+        self.objects.writable()
         with self.writing(), self.db() as db:
             db.execute("UPDATE images SET deleted_at=? WHERE id=?", (time.time(), image_id))
             db.execute("DELETE FROM variants WHERE id=?", (image_id,))

@@ -11,7 +11,7 @@ import functools
 import mimetypes
 import posixpath
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +25,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from .errors import BadRequestError
+from .files import Tree
 
 # The built-in social card (`card.html`, 1200x630), shared by the MkDocs plugin and `hcti og`, and its fonts.
 BUILTIN_TEMPLATES = Path(__file__).parent / "html"
@@ -32,28 +33,28 @@ CARD_FONTS = '"Noto Sans", "Noto Sans CJK SC", "Noto Sans Arabic", "Noto Sans He
 
 
 class Templates:
-    """Jinja2 templates under the root, rendered sandboxed and autoescaped; records which files each read."""
+    """Jinja2 templates under the root, rendered sandboxed and autoescaped; records which files each read. A
+    template, an include or an extends is read by the file rules (`Tree`): inside the root once symlinks are
+    resolved, no hidden part (`.env`), not in ``private`` (a store); any other name is not found."""
 
-    def __init__(self, root: Path, *, cache: bool = False) -> None:
+    def __init__(self, root: Path, *, cache: bool = False, private: Sequence[Path] = ()) -> None:
         self.root = root
+        self.tree = tree = Tree.of(root, private)
         self._read: list[str] = []
         outer = self
-
-        class Loader(jinja2.FileSystemLoader):
-            def get_source(self, environment: jinja2.Environment, template: str) -> Any:
-                source = super().get_source(environment, template)
-                outer._read.append(template)
-                return source
 
         class Environment(SandboxedEnvironment):
             def join_path(self, template: str, parent: str) -> str:
                 """Includes and extends may name a file next to the including template ("_style.html", "../x.html");
                 a name that is not there is root-relative, as Jinja2 does by default."""
                 near = posixpath.normpath(posixpath.join(posixpath.dirname(parent), template))
-                return near if not near.startswith("../") and (root / near).is_file() else template
+                return near if tree.file(near) is not None else template
 
         self.env = Environment(
-            loader=Loader(str(root)), autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+            loader=_Loader(tree, lambda name: outer._read.append(name)),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
         )
         if not cache:
             # Without a cache every render loads its templates, so `render` can name every file it read (a
@@ -78,6 +79,33 @@ class Templates:
         """The names a template given as text reads from its context."""
         with _string_errors(what):
             return jinja2.meta.find_undeclared_variables(self.env.parse(source))
+
+
+class _Loader(jinja2.BaseLoader):
+    """Templates by the file rules: a name they refuse (outside the root, through a symlink out of it, hidden) is
+    not found, as a missing one is."""
+
+    def __init__(self, tree: Tree, read: Callable[[str], object]) -> None:
+        self.tree, self.read = tree, read
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        path = self.tree.file(template)
+        if path is None:
+            raise jinja2.TemplateNotFound(template)
+        try:
+            mtime = path.stat().st_mtime
+            source = path.read_bytes().decode("utf-8")
+        except OSError:
+            raise jinja2.TemplateNotFound(template) from None
+        self.read(template)
+
+        def uptodate() -> bool:
+            try:
+                return path.stat().st_mtime == mtime
+            except OSError:
+                return False
+
+        return source, str(path), uptodate
 
 
 @contextlib.contextmanager

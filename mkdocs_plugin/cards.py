@@ -41,6 +41,7 @@ from hcti_build import (
     ImageQuery,
     Store,
     Templates,
+    Tree,
     WriteError,
     card_options,
     card_site,
@@ -174,7 +175,9 @@ class Cards:
         """What every card's page needs, read once a build (after every plugin's on_config): the cards the memo
         knows, looked up in the store now, and their images hashed by a helper process while MkDocs reads pages."""
         self.cards_rel = self.config.cards_dir.strip("/")
-        self.cards_out = Path(config.site_dir) / self.cards_rel
+        # Cards are written by the file rules: inside site_dir, never through a folder that leads out of it.
+        self.cards_tree = Tree.of(config.site_dir)
+        self.cards_tree.output(self.cards_rel, "cards_dir")
         self.site_url = config.site_url.rstrip("/") + "/" if config.site_url else None
         self.remembered = {}
         if self.memo is not None:
@@ -259,7 +262,7 @@ class Cards:
         self.counts["rendered"] += asset.rendered
         if self.serving and card.request:  # what `mkdocs serve` must watch: every file a card read
             self.inputs.update(self.store.inputs(card.request[0], base=card.request[1]))
-        asset.write(self.cards_out / asset.name)
+        asset.write(self.cards_tree.output(f"{self.cards_rel}/{asset.name}", "cards_dir"))
         rel = f"{self.cards_rel}/{asset.name}"
         if self.site_url:
             image_url = self.site_url + rel

@@ -117,7 +117,8 @@ class HctiPlugin(BasePlugin[HctiConfig]):
     # -- cards --------------------------------------------------------------------------------------
     def on_pre_build(self, *, config: MkDocsConfig) -> None:
         if self.config.enabled and self._cards is not None:
-            self._cards.prepare(config)
+            with _plugin_errors():
+                self._cards.prepare(config)
 
     def on_page_content(self, html_text: str, *, page: Page, config: MkDocsConfig, files: Files) -> str | None:
         if self.config.enabled and self.config.cards and self._wants_card(page):

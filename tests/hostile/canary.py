@@ -8,6 +8,7 @@ import io
 import socket
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -32,6 +33,14 @@ def _handler(canary: Canary) -> type[http.server.BaseHTTPRequestHandler]:
                 return
             if self.path.startswith("/jsredirect?to="):  # a page that sends itself elsewhere once loaded
                 body = f"<script>location.replace({self.path.split('=', 1)[1]!r})</script>".encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/html")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            if self.path.startswith("/html?b="):  # a page whose HTML the test chose (URL-encoded)
+                body = urllib.parse.unquote(self.path.split("=", 1)[1]).encode()
                 self.send_response(200)
                 self.send_header("content-type", "text/html")
                 self.send_header("content-length", str(len(body)))
