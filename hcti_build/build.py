@@ -116,6 +116,7 @@ class Builder:
         self.default_format = default_format
         self.jobs = jobs
         self.templates = Templates(self.src, private=(self.store.path,))
+        self.outputs = Outputs(self.out, MANIFEST)  # what builds wrote (kept: a watcher hashes each output once)
         self._ids: dict[tuple[str, str], str] = {}  # per build: each distinct image is looked up once
         # Kept between builds for incremental ones: each source's outputs, and the files its directives read.
         self._state: dict[str, dict[str, bytes | Path]] | None = None
@@ -381,7 +382,7 @@ class Builder:
     def _write(self, outputs: dict[str, bytes | Path], report: BuildReport, only: set[str] | None = None) -> None:
         """Write what changed (``only``: the outputs this build produced; None: all), then remove what a previous
         build wrote that no source produces any more."""
-        written = Outputs(self.out, MANIFEST)
+        written = self.outputs
         for rel in sorted(outputs if only is None else only & outputs.keys()):
             target = written.tree.output(rel, "out")  # never through a folder that leads out of it
             value = outputs[rel]

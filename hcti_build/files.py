@@ -9,6 +9,7 @@ that turns a name it was given into a path asks `Tree`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -249,37 +250,53 @@ class Tree:
 
 
 class Outputs:
-    """The files a tool wrote into ``folder``, listed in a manifest there so that a later run removes only what it
-    wrote itself: a name the file rules refuse, a file changed since it was written (its size and mtime are kept)
-    and anything a manifest from elsewhere lists are left alone. A manifest is a file on disk: untrusted."""
+    """The files a tool wrote into ``folder``, listed in a manifest there with the sha256 of each, so that a later
+    run removes only what it wrote itself: a name the file rules refuse, a file changed since it was written and
+    anything a manifest from elsewhere lists are left alone. A manifest is a file on disk: untrusted. (Digests,
+    not times: two runners building the same sources write the same folder, manifest included.)"""
 
     VERSION = 2
 
     def __init__(self, folder: Path, manifest: str) -> None:
         self.tree = Tree.of(folder)
         self.path = self.tree.root / manifest
+        self._digests: dict[tuple[str, int, int, int], str] = {}  # by stamp: a file unchanged is hashed once
 
-    def _previous(self) -> dict[str, list[int]]:
+    def digest(self, name: str) -> str | None:
+        """The sha256 of the output ``name`` as it is now, if the rules allow it and it is there."""
+        path = self.tree.file(name)
+        found = stamp(path) if path is not None else None
+        if path is None or found is None:
+            return None
+        key = (name, *found)
+        if key not in self._digests:
+            try:
+                self._digests[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                return None
+        return self._digests[key]
+
+    def _previous(self) -> dict[str, str]:
         try:
             found = json.loads(self.path.read_bytes())
         except (OSError, ValueError, RecursionError):
             return {}
         if not isinstance(found, dict) or found.get("version") != self.VERSION or not isinstance(found.get("files"), dict):
-            return {}  # a list of names (a manifest made before stamps were kept) removes nothing
+            return {}  # a list of names (a manifest made before digests were kept) removes nothing
         return found["files"]
 
     def stale(self, current: Iterable[str]) -> list[tuple[str, Path]]:
-        """What the last run wrote that ``current`` does not have, as long as it is still the file that run wrote."""
+        """What the last run wrote that ``current`` does not have, as long as it still holds what that run wrote."""
         keep = set(current)
         out = []
         for name, written in sorted(self._previous().items()):
             path = self.tree.file(name) if name not in keep else None
-            if path is not None and written == list(stamp(path) or ())[1:]:
+            if path is not None and isinstance(written, str) and self.digest(name) == written:
                 out.append((name, path))
         return out
 
     def save(self, current: Iterable[str]) -> None:
-        files = {name: list(found)[1:] for name in sorted(current) if (path := self.tree.file(name)) and (found := stamp(path))}
+        files = {name: digest for name in sorted(current) if (digest := self.digest(name))}
         data = (json.dumps({"version": self.VERSION, "files": files}, indent=0, sort_keys=True) + "\n").encode()
         try:
             if self.path.read_bytes() == data:

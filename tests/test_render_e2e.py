@@ -395,3 +395,16 @@ def test_a_render_cancelled_while_the_browser_starts_leaves_a_working_engine(tmp
             assert later.result(timeout=30).width == 9
     finally:
         engine.close()
+
+
+def test_a_closed_engine_renders_again(tmp_path: Path) -> None:
+    """A long-lived kernel unloads and loads the extension: the engine it closed starts a new loop, browser and pool
+    (its pool used to stay bound to the closed loop: the first render after waited on it and failed)."""
+    engine = Engine()
+    opts = CreateOptions.from_mapping({"html": "<p style='margin:0;width:7px;height:7px'></p>", "device_scale": 1})
+    try:
+        assert engine.render(opts, tmp_path).width == 7
+        engine.close()
+        assert engine.render(opts, tmp_path).width == 7 and engine.launches == 2
+    finally:
+        engine.close()

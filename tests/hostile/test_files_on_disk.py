@@ -4,6 +4,7 @@ file rules (inside the root or site once symlinks are resolved, no hidden part, 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import subprocess
@@ -34,8 +35,9 @@ def test_a_planted_build_manifest_removes_nothing_the_build_did_not_write(tmp_pa
     elsewhere.write_text("not the build's")
     assert hcti(tmp_path, "build", "src", "--out", "out").returncode == 0
     (out / "mine.txt").write_text("put here by hand")
+    sha = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (elsewhere, src / "keep.txt", out / "mine.txt")}
     (out / ".hcti-build.json").write_text(json.dumps({"version": 2, "files": {
-        str(elsewhere): [15, 0], "../src/keep.txt": [13, 0], "mine.txt": [16, 0], "page.md": [7, 0]}}))  # fmt: skip
+        str(elsewhere): sha[elsewhere], "../src/keep.txt": sha[src / "keep.txt"], "mine.txt": "0" * 64}}))  # fmt: skip
     done = hcti(tmp_path, "build", "src", "--out", "out")
     assert done.returncode == 0, done.stderr
     assert elsewhere.read_text() == "not the build's" and (src / "keep.txt").read_text() == "a source file"
@@ -129,5 +131,20 @@ def test_a_url_render_reads_no_local_files(tmp_path: Path, allowed_site: tuple[C
         with Image.open(io.BytesIO(store.get(image["id"]))) as im:
             assert im.convert("RGB").getpixel((20, 20)) != (255, 0, 0)  # the image was not served
         assert store.inputs(opts) == []  # and nothing local is part of the image's identity
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("src", ["a%00b.png", "%2e%2e/%2e%2e/etc/passwd", ".%65nv", "x%5c..%5csecret", "%ff%fe.png"])
+def test_a_name_the_rules_refuse_is_answered_at_once(tmp_path: Path, engine: object, src: str) -> None:
+    """A page asking for such a name is refused at once (it used to hang its render until max_wait_ms)."""
+    import time
+
+    store = Store(tmp_path / "store", root=tmp_path, engine=engine)  # type: ignore[arg-type]
+    try:
+        t0 = time.monotonic()
+        opts = CreateOptions.from_mapping({"html": f"<img src='{src}'><p>x</p>", "max_wait_ms": 5000})
+        assert store.create(opts)["id"]
+        assert time.monotonic() - t0 < 4 and store.inputs(opts) == []
     finally:
         store.close()
