@@ -31,28 +31,20 @@ def _handler(canary: Canary) -> type[http.server.BaseHTTPRequestHandler]:
             if self.path.startswith("/hang"):
                 time.sleep(30)  # a sub-resource that never answers (in a render's lifetime)
                 return
-            if self.path.startswith("/jsredirect?to="):  # a page that sends itself elsewhere once loaded
-                body = f"<script>location.replace({self.path.split('=', 1)[1]!r})</script>".encode()
-                self.send_response(200)
-                self.send_header("content-type", "text/html")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                return
-            if self.path.startswith("/html?b="):  # a page whose HTML the test chose (URL-encoded)
-                body = urllib.parse.unquote(self.path.split("=", 1)[1]).encode()
-                self.send_response(200)
-                self.send_header("content-type", "text/html")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                return
             if self.path.startswith("/redirect?to="):
                 self.send_response(302)
                 self.send_header("Location", self.path.split("=", 1)[1])
                 self.end_headers()
                 return
-            body = b"<html><body style='margin:0;background:#0f0'></body></html>"
+            if self.path.startswith("/jsredirect?to="):  # a page that sends itself elsewhere once loaded
+                self._html(f"<script>location.replace({self.path.split('=', 1)[1]!r})</script>")
+            elif self.path.startswith("/html?b="):  # a page whose HTML the test chose (URL-encoded)
+                self._html(urllib.parse.unquote(self.path.split("=", 1)[1]))
+            else:
+                self._html("<html><body style='margin:0;background:#0f0'></body></html>")
+
+        def _html(self, text: str) -> None:
+            body = text.encode()
             self.send_response(200)
             self.send_header("content-type", "text/html")
             self.send_header("content-length", str(len(body)))
