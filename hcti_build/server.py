@@ -12,7 +12,6 @@ import asyncio
 import concurrent.futures
 import contextvars
 import hmac
-import json
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -41,7 +40,7 @@ from .errors import (
     TooManyRequestsError,
     UnauthorizedError,
 )
-from .options import MIME, CreateOptions, ImageQuery, batch_options, parse_format, split_params
+from .options import MIME, CreateOptions, ImageQuery, ListQuery, batch_options, parse_format, read_json, split_params
 from .signing import Credentials, sign
 from .store import Store
 
@@ -227,10 +226,8 @@ class Api:
 
     async def list_images(self, request: Request) -> Response:
         self.authorize(request)
-        raw = request.query_params.get("count") or "50"
-        if not raw.isdigit():
-            raise BadRequestError("count must be an integer between 1 and 50", param="count")
-        page = await self.thread(self.store.list, int(raw), request.query_params.get("page_token") or None)
+        query = ListQuery.from_mapping(dict(request.query_params))
+        page = await self.thread(self.store.list, query.count, query.page_token)
         for image in page["images"]:
             image["url"] = self.url(request, image["id"])
         return JSONResponse(page)
@@ -324,10 +321,7 @@ async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequestError(f"The body is not valid JSON: {exc}", param="body") from None
+    data = read_json(raw, "body", "The body")
     if not isinstance(data, dict):
         raise BadRequestError("The body must be a JSON object", param="body")
     return data
