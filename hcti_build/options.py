@@ -317,6 +317,7 @@ class ListQuery:
 
 CREATE_PARAMS = params_of(CreateOptions)
 QUERY_PARAMS = params_of(ImageQuery)  # includes `format`
+LIST_PARAMS = params_of(ListQuery)
 PARAM_HELP = {name: p.describe() for name, p in {**CREATE_PARAMS, **QUERY_PARAMS}.items()}
 FLAG_PARAMS = frozenset(name for name, p in {**CREATE_PARAMS, **QUERY_PARAMS}.items() if p.flag)
 
