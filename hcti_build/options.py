@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from .errors import BadRequestError
 from .params import (
@@ -206,11 +206,19 @@ def _check_document(data: Mapping[str, Any], out: dict[str, Any], errs: Errors) 
     given = {name for name in ("url", "html") if data.get(name) is not None and data.get(name) != ""}
     with errs:
         if "url" in out:
-            if not re.match(r"^https?://[^\s/]+", out["url"]):
+            if not re.match(r"^https?://[^\s/]+", out["url"]) or not _host_of(out["url"]):
                 raise BadRequestError("url must be a fully qualified http(s) URL", param="url")
             out.pop("html", None)  # the API: url overrides html
         elif given <= out.keys() and not out.get("html", "").strip():  # (a bad one is reported already)
             raise BadRequestError("HTML is Required", param="html")  # whitespace renders nothing: as good as none
+
+
+def _host_of(url: str) -> str:
+    """The URL's host, as every later reader of it (the network policy, the sandbox) parses it; "" if it cannot."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # "http://[::1": an IPv6 host never closed
+        return ""
 
 
 def _check_viewport(data: Mapping[str, Any], out: dict[str, Any], errs: Errors) -> None:

@@ -30,6 +30,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import openapi
 from .browser import CancelToken, cancellable
 from .errors import (
     BadRequestError,
@@ -126,6 +127,7 @@ class Api:
         # Renders block a thread for their whole duration; their own pool keeps them from starving the threads
         # that serve stored images.
         self._render_threads = concurrent.futures.ThreadPoolExecutor(self.queue.limit, thread_name_prefix="hcti-serve")
+        self._openapi = openapi.document(_version())
         templates = Path(__file__).parent / "html"
         self._jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), autoescape=True)
 
@@ -236,6 +238,10 @@ class Api:
         self.authorize(request)
         return JSONResponse(await self.thread(self.store.usage))
 
+    async def openapi(self, request: Request) -> Response:
+        """The OpenAPI document of these routes (no credentials: it describes the API, not the store)."""
+        return JSONResponse(self._openapi)
+
     async def ping(self, request: Request) -> Response:
         self.authorize(request)
         return JSONResponse({"status": "ok"})
@@ -327,6 +333,15 @@ async def _body(request: Request) -> dict[str, Any]:
     return data
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hcti-build")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return ""
+
+
 def _split_name(name: str) -> tuple[str, str | None]:
     """``ID`` or ``ID.ext``; an unknown extension is the API's 422, checked before the id. A name that ends in a
     dot (`..`) has no extension: an unknown id, 404."""
@@ -373,6 +388,7 @@ def create_app(store: Store, creds: Credentials, *, base_url: str | None = None,
     api = Api(store, creds, base_url=base_url, queue=queue)
     routes = [
         Route("/", api.gallery, methods=["GET"]),
+        Route("/openapi.json", api.openapi, methods=["GET"]),
         Route("/v1/ping", api.ping, methods=["GET"]),
         Route("/v1/usage", api.usage, methods=["GET"]),
         Route("/v1/images", api.list_images, methods=["GET"]),
