@@ -45,6 +45,12 @@ ERROR = {
         },
     },
 }
+# What one image's options need together (`options._check_document`, `_check_viewport`); a batch's variation
+# may take them from default_options, so CreateOptions itself does not say it.
+ONE_IMAGE = {
+    "anyOf": [{"required": ["url"]}, {"required": ["html"], "properties": {"html": {"pattern": "\\S"}}}],
+    "dependentRequired": {"viewport_width": ["viewport_height"], "viewport_height": ["viewport_width"]},
+}
 CREATED = {
     "type": "object",
     "required": ["url", "id"],
@@ -165,11 +171,11 @@ def _create_image() -> dict[str, Any]:
         "DeleteImage": {"operationId": "delete_image", "parameters": {"name": "$response.body#/id"}},
     }
     ok = {**_json(_ref("Created")), "links": links}
-    form = _form_schema(json_schema(CreateOptions))
+    form = {**_form_schema(json_schema(CreateOptions)), **ONE_IMAGE}
     body = {
         "required": True,
         "content": {
-            "application/json": {"schema": _ref("CreateOptions")},
+            "application/json": {"schema": {"allOf": [_ref("CreateOptions"), ONE_IMAGE]}},
             "application/x-www-form-urlencoded": {"schema": form},
             "multipart/form-data": {"schema": form},
         },
@@ -220,7 +226,8 @@ def _create_and_render(signed: list[dict[str, Any]]) -> dict[str, Any]:
     ok["headers"]["X-Image-Id"] = {"required": True, "schema": {"type": "string"}, "description": "The image's id."}
     ok["links"] = {"GetImage": {"operationId": "get_image", "parameters": {"name": "$response.header.X-Image-Id"}}}
     summary = "A signed URL that renders (or reuses) its image when fetched: its token is its credential."
-    return _op("create_and_render", summary, ok, (304, *RENDERS, 422), query=query, parameters=signed, security=[])
+    errors = (304, *RENDERS, 401, 422)  # 401: a token that is not the query's signature
+    return _op("create_and_render", summary, ok, errors, query=query, parameters=signed, security=[])
 
 
 def _gallery() -> dict[str, Any]:

@@ -90,11 +90,14 @@ def params_of(cls: type) -> dict[str, Param]:
 def json_schema(cls: type) -> dict[str, Any]:
     """A JSON Schema of an options class's parameters, from their declarations (tools and clients read it)."""
     props: dict[str, Any] = {}
+    once: dict[str, Any] = {}  # a name and its alias are one option: one of them at most
     for name, p in params_of(cls).items():
         props[name] = p.schema()
         if p.alias:
             props[p.alias] = {**props[name], "description": f"{name}, spelled as in Puppeteer."}
-    return {"type": "object", "properties": props, "additionalProperties": False}
+            once[p.alias] = {"not": {"required": [name]}}
+    schema = {"type": "object", "properties": props, "additionalProperties": False}
+    return {**schema, "dependentSchemas": once} if once else schema
 
 
 # -- the two readers every value passes through: numbers, and JSON text --------------------------------
