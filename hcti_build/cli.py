@@ -18,7 +18,7 @@ from .cli_store import store_group
 from .config import config_value
 from .errors import HctiError
 from .files import atomic_write, read_utf8
-from .options import CREATE_PARAMS, FORMATS, IMAGE_FORMATS, CreateOptions, ImageQuery, parse_format
+from .options import CREATE_PARAMS, FORMATS, IMAGE_FORMATS, LIST_PARAMS, CreateOptions, ImageQuery, ListQuery, parse_format
 from .remote import remote_tier
 from .signing import Credentials, signed_url
 from .store import Store, default_store_path
@@ -114,14 +114,15 @@ def get(spec: str, output: str, store_path: str | None) -> None:
 
 
 @main.command("ls")
-@click.option("--count", default=50, show_default=True, help="Images per page (1-50).")
-@click.option("--page-token", default=None, help="next_page_token from the previous page.")
+@click.option("--count", default=None, help=LIST_PARAMS["count"].describe())
+@click.option("--page-token", default=None, help=LIST_PARAMS["page_token"].describe())
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 @click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
-def ls(count: int, page_token: str | None, as_json: bool, store_path: str | None) -> None:
+def ls(count: str | None, page_token: str | None, as_json: bool, store_path: str | None) -> None:
     """List stored images, newest first."""
     try:
-        page = Store(store_path).list(count, page_token)
+        query = ListQuery.from_mapping({"count": count, "page_token": page_token})  # the API's error for a bad one
+        page = Store(store_path).list(query.count, query.page_token)
     except HctiError as exc:
         _fail(exc)
     if as_json:

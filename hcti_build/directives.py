@@ -68,11 +68,12 @@ def parse_attrs(text: str, directive: Directive, offset: int) -> dict[str, str]:
     attrs: dict[str, str] = {}
     pos = 0
     while pos < len(text):
-        if not text[pos:].strip(" \t,"):
+        rest = text[pos:].strip(" \t,")
+        if not rest.strip():  # only separators and other white space are left
             break
         m = _ATTR.match(text, pos)
         if not m:
-            bad = text[pos:].strip(" \t,").split()[0]
+            bad = rest.split()[0]
             col = offset + text.index(bad, pos) + 1
             raise directive.error(f"expected key=value, got {bad!r}", col)
         key = m.group("key").replace("-", "_")
@@ -244,12 +245,17 @@ def magic_parser() -> argparse.ArgumentParser:
     return p
 
 
+class MagicLineError(BadRequestError, ValueError):
+    """The line after `%%hcti` could not be read (a quote left open, an unknown argument): the API's 400, and a
+    ValueError as `parse_magic_line` has always raised."""
+
+
 def parse_magic_line(line: str) -> dict[str, Any]:
-    """The arguments after `%%hcti` as a dict of the values given (None omitted). Raises ValueError."""
+    """The arguments after `%%hcti` as a dict of the values given (None omitted). Raises MagicLineError."""
     try:
         ns = magic_parser().parse_args(shlex.split(line))
     except (_ArgumentError, ValueError) as exc:
-        raise ValueError(str(exc)) from None
+        raise MagicLineError(str(exc), param="hcti") from None
     return {k.rstrip("_"): v for k, v in vars(ns).items() if v is not None and v is not False}
 
 
@@ -258,7 +264,9 @@ def scan_notebook(text: str, path: str) -> tuple[dict[str, Any], list[Directive]
     try:
         nb = json.loads(text)
         cells = nb["cells"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
+        cells = None
+    if not isinstance(cells, list):
         raise DirectiveError("not a Jupyter notebook (invalid JSON or no cells)", path=path, line=1) from None
     return nb, scan_cells(cells, path)
 
@@ -267,9 +275,12 @@ def scan_cells(cells: Sequence[Mapping[str, Any]], path: str) -> list[Directive]
     """Directives in notebook cells (JSON dicts or nbformat nodes); messages name `path#cellN`."""
     found: list[Directive] = []
     for index, cell in enumerate(cells):
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
         where = f"{path}#cell{index + 1}"
+        source = cell.get("source", "") if isinstance(cell, Mapping) else None
+        if isinstance(source, list) and all(isinstance(s, str) for s in source):
+            source = "".join(source)
+        if not isinstance(source, str):  # nbformat's cell: an object whose source is text or lines of it
+            raise DirectiveError("not a notebook cell (an object whose source is text)", path=where, line=1)
         if cell.get("cell_type") == "markdown":
             for d in scan_markdown(source, where):
                 d.cell = index
@@ -279,7 +290,7 @@ def scan_cells(cells: Sequence[Mapping[str, Any]], path: str) -> list[Directive]
             d = Directive(where, 1, 1, "magic", 0, len(source), body=body, cell=index)
             try:
                 d.attrs = parse_magic_line(first[len("%%hcti") :])
-            except ValueError as exc:
+            except MagicLineError as exc:
                 d.problem = d.error(f"%%hcti: {exc}")  # the other cells are still checked
             found.append(d)
     return found

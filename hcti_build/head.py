@@ -63,6 +63,7 @@ class _HeadParser(HTMLParser):
         self.done = False
         self.after = 0  # the end of the last head element's tag seen
         self.title_at = 0
+        self.raw_at: int | None = None  # the start of a script or style element not closed (yet)
 
     def position(self) -> int:
         line, col = self.getpos()
@@ -84,6 +85,8 @@ class _HeadParser(HTMLParser):
             self.head.canonical = a.get("href", "")
         elif tag == "title":
             self.in_title, self.title_at = True, self.position()
+        elif tag in self.CDATA_CONTENT_ELEMENTS and not (self.get_starttag_text() or "").endswith("/>"):
+            self.raw_at = self.position()
         elif tag not in _HEAD_TAGS and tag != "head":
             self._end()  # the body begins
 
@@ -102,10 +105,12 @@ class _HeadParser(HTMLParser):
         if self.in_title and tag != "title":
             self.title.append(f"</{tag}>")
             return
-        if not self.done:
-            self.after = self.position() + len(f"</{tag}>")
+        if not self.done:  # an end tag runs to its first ">" (`</head >`, `</HEAD foo>`), as HTMLParser reads it
+            self.after = self.text.find(">", self.position()) + 1 or len(self.text)
         if tag == "title":
             self.in_title = False
+        elif tag in self.CDATA_CONTENT_ELEMENTS:
+            self.raw_at = None
         elif tag == "head" and not self.done:
             self._end()
 
@@ -119,18 +124,27 @@ class _HeadParser(HTMLParser):
 
 
 def read_head(text: str) -> Head:
-    """The head of a page's text (the text up to `</head>`, or to `<body>` when it has none, is parsed)."""
-    stop = _HEAD_END.search(text) or _BODY_START.search(text)
-    end = stop.end() if stop else len(text)
-    part = _SKIPPED.sub(_blank, text[:end])
-    parser = _HeadParser(part)
-    parser.feed(part)
+    """The head of a page's text: parsed up to its `</head>`, or to `<body>` when it has none. A `</head>` or
+    `<body>` in a comment, a script or an attribute ends nothing: the parse goes on to the next one."""
+    parser, fed = _HeadParser(text), 0
+    while not parser.done and fed < len(text):
+        stop = _HEAD_END.search(text, fed) or _BODY_START.search(text, fed)
+        end = stop.end() if stop else len(text)
+        parser.feed(_SKIPPED.sub(_blank, text[fed:end]))
+        fed = end
     parser.close()
     head = parser.head
     if not parser.done:  # neither </head> nor a body element: after the last tag of the head
-        head.insert_at = stop.start() if stop else parser.title_at if parser.in_title else parser.after
+        at = parser.title_at if parser.in_title else parser.after if parser.raw_at is None else parser.raw_at
+        head.insert_at = _outside(text, at)
     head.title = " ".join("".join(parser.title).split())
     return head
+
+
+def _outside(text: str, at: int) -> int:
+    """``at``, or the start of the comment left open before it: what follows one is comment, to the end."""
+    opened = text.rfind("<!--", 0, at)
+    return opened if opened >= 0 and text.find("-->", opened + 4) < 0 else at
 
 
 def _blank(m: re.Match[str]) -> str:

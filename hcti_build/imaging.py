@@ -17,7 +17,7 @@ from .options import WEBP_MAX_SIDE, ImageQuery, Length
 
 
 def _axis(
-    extent: int, start: Length | None, end: Length | None, size: float | None, origin: Length | None, name: str
+    extent: int, start: Length | None, end: Length | None, size: float | None, origin: Length | None, axis: str, name: str
 ) -> tuple[int, int]:
     if start is not None and end is not None:
         a, b = start.position(extent), end.position(extent)
@@ -31,7 +31,8 @@ def _axis(
         b = a + length
     lo, hi = max(0, round(a)), min(extent, round(b))
     if hi <= lo:
-        raise BadRequestError(f"The crop region along {name} is empty for an image {extent}px wide", param=name)
+        side = "wide" if axis == "x" else "high"
+        raise BadRequestError(f"The crop region along {axis} is empty for an image {extent}px {side}", param=name)
     return lo, hi
 
 
@@ -52,9 +53,14 @@ def crop_box(width: int, height: int, q: ImageQuery) -> tuple[int, int, int, int
             cw = ch * rw / rh
         elif ch is None:
             ch = cw * rh / rw
-    left, right = _axis(width, q.x_1, q.x_2, cw, q.x_origin, "x")
-    top, bottom = _axis(height, q.y_1, q.y_2, ch, q.y_origin, "y")
+    left, right = _axis(width, q.x_1, q.x_2, cw, q.x_origin, "x", _given(q, "x_1", "x_2", "crop_width", "x_origin"))
+    top, bottom = _axis(height, q.y_1, q.y_2, ch, q.y_origin, "y", _given(q, "y_1", "y_2", "crop_height", "y_origin"))
     return left, top, right, bottom
+
+
+def _given(q: ImageQuery, *names: str) -> str:
+    """The parameter an empty region is named by: the first of ``names`` given, else the aspect ratio."""
+    return next((n for n in names if getattr(q, n) is not None), "aspect_ratio")
 
 
 def transform(master: Image.Image, q: ImageQuery) -> Image.Image:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadRequestError, WriteError
+from .params import number_of, read_json
 
 # SQLite's primary result codes that mean the index cannot be written: WriteError, not a crash.
 _CANNOT_WRITE = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN})
@@ -114,11 +115,8 @@ def page_of(db: sqlite3.Connection, count: int, page_token: str | None) -> tuple
     the token names the last one of the page before); and the next page's token, if more follow."""
     where, args = "deleted_at IS NULL", []
     if page_token:
-        try:
-            token = json.loads(base64.urlsafe_b64decode(page_token.encode()))
-            args = [float(token["t"]), float(token["t"]), str(token["id"])]
-        except (ValueError, KeyError, TypeError):
-            raise BadRequestError("page_token is not valid", param="page_token") from None
+        at, last = _place(page_token)
+        args = [at, at, last]
         where += " AND (created_at < ? OR (created_at = ? AND id < ?))"
     rows = db.execute(
         f"SELECT id, created_at FROM images WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?", (*args, count + 1)
@@ -127,6 +125,20 @@ def page_of(db: sqlite3.Connection, count: int, page_token: str | None) -> tuple
     if len(rows) <= count:
         return page, None
     return page, base64.urlsafe_b64encode(json.dumps({"t": page[-1][1], "id": page[-1][0]}).encode()).decode()
+
+
+def _place(page_token: str) -> tuple[float, str]:
+    """The (created_at, id) a page token names; anything that is not one of ours is a 400, whatever it holds."""
+    token = None
+    try:
+        if isinstance(page_token, str):
+            token = read_json(base64.urlsafe_b64decode(page_token.encode("ascii")), "page_token", "page_token")
+    except (ValueError, BadRequestError):  # not ASCII, not base64 (binascii.Error is a ValueError), not JSON
+        pass
+    at = number_of(token.get("t")) if isinstance(token, dict) else None
+    if at is None or not isinstance(token, dict) or not isinstance(token.get("id"), str):
+        raise BadRequestError("page_token is not valid", param="page_token")
+    return at, token["id"]
 
 
 def usage_of(db: sqlite3.Connection) -> dict[str, dict[str, int]]:

@@ -22,7 +22,7 @@ from traitlets import Unicode
 
 from .assets import Asset, produce
 from .browser import Engine
-from .directives import Directive, magic_arguments, magic_own_arguments, parse_magic_line
+from .directives import Directive, MagicLineError, magic_arguments, magic_own_arguments, parse_magic_line
 from .errors import DirectiveError, HctiError
 from .files import write_if_changed
 from .notebook import notebook_output
@@ -98,7 +98,7 @@ class HctiMagics(Magics):
         try:
             # The scanner's parser, so a cell means the same run or built (IPython's splitter keeps quotes).
             values = parse_magic_line(line)
-        except ValueError as exc:
+        except MagicLineError as exc:
             raise UsageError(f"%%hcti: {exc}") from None
         try:
             own = magic_own_arguments(values)

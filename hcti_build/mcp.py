@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .assets import Asset
 from .browser import CancelToken, cancellable
 from .errors import BadRequestError, HctiError, NotFoundError
-from .options import MIME, CreateOptions, ImageQuery, batch_options, json_schema
+from .options import MIME, CreateOptions, ImageQuery, ListQuery, batch_options, json_schema
 from .server import error_response
 from .signing import Credentials
 from .store import Store
@@ -69,14 +69,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "required": ["variations"],
         "additionalProperties": False,
     }
-    listing = {
-        "type": "object",
-        "properties": {
-            "count": {"type": "integer", "minimum": 1, "maximum": 50, "description": "Images a page (default 50)."},
-            "page_token": {"type": "string", "description": "next_page_token of the page before."},
-        },
-        "additionalProperties": False,
-    }
+    listing = json_schema(ListQuery)
     delete = {"type": "object", "properties": {"id": _id_schema("delete")}, "required": ["id"], "additionalProperties": False}
     return {
         "create_image": create,
@@ -126,7 +119,8 @@ def create_batch(store: Store, args: Mapping[str, Any]) -> types.CallToolResult:
 
 
 def list_images(store: Store, args: Mapping[str, Any]) -> types.CallToolResult:
-    return _structured(store.list(args.get("count", 50), args.get("page_token") or None))
+    query = ListQuery.from_mapping(args)
+    return _structured(store.list(query.count, query.page_token))
 
 
 def delete_image(store: Store, args: Mapping[str, Any]) -> types.CallToolResult:

@@ -16,17 +16,31 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from .errors import BadRequestError
-from .params import FORMATS, Errors, Length, Param, param, params_of, parse_format, read_declared
+from .params import (
+    FORMATS,
+    MAX_SIDE,
+    Errors,
+    Length,
+    Param,
+    json_schema,
+    param,
+    params_of,
+    parse_format,
+    read_declared,
+    read_json,
+)
 
-__all__ = ["FORMATS", "Errors", "Length", "Param", "param", "params_of", "parse_format"]  # re-exported
+# re-exported
+__all__ = [
+    "FORMATS", "MAX_SIDE", "Errors", "Length", "Param", "json_schema", "param", "params_of", "parse_format", "read_json"
+]  # fmt: skip
 MIME = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "pdf": "application/pdf"}
 IMAGE_FORMATS = tuple(name for name, fmt in FORMATS.items() if fmt != "pdf")  # what an <img> can show
 # Limits checked before the browser is touched. The input cap can be changed with HCTI_MAX_INPUT_MB.
 MAX_PIXELS = 100_000_000  # output pixels of one render (e.g. 5000x5000 at device_scale 2)
-MAX_SIDE = 16384  # device pixels per side Chromium can capture in one screenshot
 WEBP_MAX_SIDE = 16383  # the WebP format's own limit
 # Parameters of the hosted API that have no effect offline: accepted (and checked) so existing clients work
 # unchanged, and left out of the id. There is no network for consent banners, and emoji always come from the
@@ -43,6 +57,71 @@ def max_input_bytes() -> int:
 
 def _human(n: int, spec: str) -> str:
     return f"{n / 2**20:{spec}} MB" if n >= 2**20 else f"{n / 2**10:{spec}} KB"
+
+
+# Playwright's paper formats, in inches (its crPdf.ts), and the largest page a PDF reader opens: 200 inches a side
+# (the format's default user unit), in CSS px.
+PAPER_INCHES = {
+    "letter": (8.5, 11), "legal": (8.5, 14), "tabloid": (11, 17), "ledger": (17, 11), "a0": (33.1, 46.8),
+    "a1": (23.4, 33.1), "a2": (16.54, 23.4), "a3": (11.7, 16.54), "a4": (8.27, 11.7), "a5": (5.83, 8.27),
+    "a6": (4.13, 5.83),
+}  # fmt: skip
+MAX_PAGE_PX = 200 * 96
+
+
+@dataclass(frozen=True)
+class PdfMargins:
+    """pdf_options.margin: each side a length as Playwright takes it."""
+
+    top: float | None = param(None, "page_length", "Top margin", lo=0, hi=MAX_PAGE_PX)
+    right: float | None = param(None, "page_length", "Right margin", lo=0, hi=MAX_PAGE_PX)
+    bottom: float | None = param(None, "page_length", "Bottom margin", lo=0, hi=MAX_PAGE_PX)
+    left: float | None = param(None, "page_length", "Left margin", lo=0, hi=MAX_PAGE_PX)
+
+
+@dataclass(frozen=True)
+class PdfOptions:
+    """pdf_options: the arguments of Playwright's `page.pdf` a .pdf of the render may set, in Playwright's names
+    or Puppeteer's (`printBackground`). Not the header and footer templates: HTML printed outside the sandbox."""
+
+    format: str | None = param(None, "choice", "Paper format (instead of width and height)", choices=tuple(PAPER_INCHES))
+    width: float | None = param(None, "page_length", "Page width: px, or with a unit (8.5in, 21cm)", lo=1, hi=MAX_PAGE_PX)
+    height: float | None = param(None, "page_length", "Page height: px, or with a unit", lo=1, hi=MAX_PAGE_PX)
+    margin: Mapping[str, float] | None = param(None, "object", "Page margins: top, right, bottom, left", of=PdfMargins)
+    landscape: bool | None = param(None, "bool", "Landscape orientation")
+    scale: float | None = param(None, "number", "Scale of the page's rendering", lo=0.1, hi=2)
+    print_background: bool | None = param(None, "bool", "Print backgrounds (default true)", alias="printBackground")
+    prefer_css_page_size: bool | None = param(None, "bool", "The page's CSS @page size wins", alias="preferCSSPageSize")
+    page_ranges: str | None = param(None, "page_ranges", "Pages to print, e.g. 1-5, 8, 11-13", alias="pageRanges")
+    display_header_footer: bool | None = param(None, "bool", "Chromium's header and footer", alias="displayHeaderFooter")
+
+
+def pdf_arguments(
+    pdf_options: Mapping[str, Any] | None, width: float | None = None, height: float | None = None
+) -> dict[str, Any]:
+    """Playwright's `page.pdf` arguments for read pdf_options (`PdfOptions`), for a capture of ``width`` x
+    ``height`` CSS px: a page that size with no margins unless the options size it, backgrounds printed unless
+    they say. Margins that leave no room on the page are a 400 (Chromium's "content area is empty"): checked at
+    create when the options size the page, else when the capture's size is known."""
+    given = dict(pdf_options or {})
+    kwargs: dict[str, Any] = {"print_background": True}
+    sized = any(k in given for k in ("format", "width", "height"))
+    if not sized and width is not None and height is not None:
+        kwargs.update(width=width, height=height, margin={"top": 0, "right": 0, "bottom": 0, "left": 0})
+    kwargs.update(given)
+    if sized or width is not None:
+        _check_room(kwargs)
+    return kwargs
+
+
+def _check_room(kwargs: Mapping[str, Any]) -> None:
+    fmt = kwargs.get("format")
+    page = [d * 96 for d in PAPER_INCHES[fmt]] if fmt else [kwargs.get("width") or 816, kwargs.get("height") or 1056]
+    across, down = page[::-1] if kwargs.get("landscape") else page  # Letter when a side is not given, as Playwright
+    m = kwargs.get("margin") or {}
+    if m.get("left", 0) + m.get("right", 0) >= across or m.get("top", 0) + m.get("bottom", 0) >= down:
+        message = f"pdf_options: the margins leave no room on a page {across:g} x {down:g} px"
+        raise BadRequestError(message, param="pdf_options.margin")
 
 
 @dataclass(frozen=True)
@@ -67,7 +146,9 @@ class CreateOptions:
     media_type: str | None = param(None, "choice", "screen or print", choices=("screen", "print"))
     timezone: str | None = param(None, "timezone", "IANA time zone, e.g. Europe/Paris")
     transparent_background: bool = param(False, "bool", "Transparent instead of white page background")
-    pdf_options: Mapping[str, Any] | None = param(None, "object", "JSON object of Chromium PDF options for .pdf output")
+    pdf_options: Mapping[str, Any] | None = param(
+        None, "object", "Page options of the .pdf output, as Playwright's page.pdf takes them", of=PdfOptions
+    )
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> CreateOptions:
@@ -83,6 +164,9 @@ class CreateOptions:
                     Param(name, "bool", "").read(data[name])
         _check_document(data, out, errs)
         _check_viewport(data, out, errs)
+        if "pdf_options" in out:
+            with errs:
+                pdf_arguments(out["pdf_options"])  # margins that leave no room on a page the options size
         errs.raise_any()
         if out.get("device_scale") == (1.0 if "url" in out else 2.0):
             del out["device_scale"]  # the default said out loud is the same request: the same id
@@ -122,11 +206,19 @@ def _check_document(data: Mapping[str, Any], out: dict[str, Any], errs: Errors) 
     given = {name for name in ("url", "html") if data.get(name) is not None and data.get(name) != ""}
     with errs:
         if "url" in out:
-            if not re.match(r"^https?://[^\s/]+", out["url"]):
+            if not re.match(r"^https?://[^\s/]+", out["url"]) or not _host_of(out["url"]):
                 raise BadRequestError("url must be a fully qualified http(s) URL", param="url")
             out.pop("html", None)  # the API: url overrides html
         elif given <= out.keys() and not out.get("html", "").strip():  # (a bad one is reported already)
             raise BadRequestError("HTML is Required", param="html")  # whitespace renders nothing: as good as none
+
+
+def _host_of(url: str) -> str:
+    """The URL's host, as every later reader of it (the network policy, the sandbox) parses it; "" if it cannot."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # "http://[::1": an IPv6 host never closed
+        return ""
 
 
 def _check_viewport(data: Mapping[str, Any], out: dict[str, Any], errs: Errors) -> None:
@@ -164,15 +256,15 @@ class ImageQuery:
     height: int | None = param(None, "int", "Resize to this height in px; alone it keeps the aspect ratio", lo=1, hi=5000)
     dpi: int | None = param(None, "int", "DPI written into the image's metadata", lo=30, hi=600)
     dl: bool = param(False, "bool", "Serve as a download (attachment)")
-    aspect_ratio: tuple[int, int] | None = param(None, "ratio", "Crop to this aspect ratio, W_H (e.g. 16_9)")
-    x_origin: Length | None = param(None, "length", "Crop origin x: " + _EDGE + "right")
-    y_origin: Length | None = param(None, "length", "Crop origin y: " + _EDGE + "bottom")
-    x_1: Length | None = param(None, "length", "Crop left edge: " + _EDGE + "right")
-    x_2: Length | None = param(None, "length", "Crop right edge: " + _EDGE + "right")
-    y_1: Length | None = param(None, "length", "Crop top edge: " + _EDGE + "bottom")
-    y_2: Length | None = param(None, "length", "Crop bottom edge: " + _EDGE + "bottom")
-    crop_width: Length | None = param(None, "length", "Crop width: px or %")
-    crop_height: Length | None = param(None, "length", "Crop height: px or %")
+    aspect_ratio: tuple[int, int] | None = param(None, "ratio", "Crop to this aspect ratio, W_H (e.g. 16_9)", hi=MAX_SIDE)
+    x_origin: Length | None = param(None, "length", "Crop origin x: " + _EDGE + "right", hi=MAX_SIDE)
+    y_origin: Length | None = param(None, "length", "Crop origin y: " + _EDGE + "bottom", hi=MAX_SIDE)
+    x_1: Length | None = param(None, "length", "Crop left edge: " + _EDGE + "right", hi=MAX_SIDE)
+    x_2: Length | None = param(None, "length", "Crop right edge: " + _EDGE + "right", hi=MAX_SIDE)
+    y_1: Length | None = param(None, "length", "Crop top edge: " + _EDGE + "bottom", hi=MAX_SIDE)
+    y_2: Length | None = param(None, "length", "Crop bottom edge: " + _EDGE + "bottom", hi=MAX_SIDE)
+    crop_width: Length | None = param(None, "length", "Crop width: px or %", hi=MAX_SIDE)
+    crop_height: Length | None = param(None, "length", "Crop height: px or %", hi=MAX_SIDE)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], fmt: str | None = None) -> ImageQuery:
@@ -216,8 +308,24 @@ class ImageQuery:
         return cached
 
 
+@dataclass(frozen=True)
+class ListQuery:
+    """GET /v1/images' query: a page of the stored images, newest first."""
+
+    count: int = param(50, "int", "Images a page, default 50", lo=1, hi=50)
+    page_token: str | None = param(None, "text", "next_page_token of the page before")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ListQuery:
+        errs = Errors()
+        out = read_declared(cls, data, errs, "Unknown query parameter")
+        errs.raise_any()
+        return cls(**out)
+
+
 CREATE_PARAMS = params_of(CreateOptions)
 QUERY_PARAMS = params_of(ImageQuery)  # includes `format`
+LIST_PARAMS = params_of(ListQuery)
 PARAM_HELP = {name: p.describe() for name, p in {**CREATE_PARAMS, **QUERY_PARAMS}.items()}
 FLAG_PARAMS = frozenset(name for name, p in {**CREATE_PARAMS, **QUERY_PARAMS}.items() if p.flag)
 
@@ -248,29 +356,6 @@ def validate(create: Mapping[str, Any], query: Mapping[str, Any]) -> tuple[Creat
     errs.raise_any()
     assert opts is not None and q is not None
     return opts, q
-
-
-def json_schema(cls: type) -> dict[str, Any]:
-    """A JSON Schema of an options class's parameters, from their declarations (tools and clients read it)."""
-    props: dict[str, Any] = {}
-    for name, p in params_of(cls).items():
-        prop: dict[str, Any] = {"description": p.describe()}
-        if p.kind in ("int", "number"):
-            prop.update(type="integer" if p.kind == "int" else "number", minimum=p.lo, maximum=p.hi)
-        elif p.kind == "bool":
-            prop["type"] = "boolean"
-        elif p.kind == "object":
-            prop["type"] = "object"
-        elif p.kind == "choice":
-            prop.update(type="string", enum=list(p.choices))
-        elif p.kind == "format":
-            prop.update(type="string", enum=sorted(FORMATS))
-        elif p.kind == "length":  # pixels, or a string: "50%", "120px"
-            prop["type"] = ["integer", "string"]
-        else:
-            prop["type"] = "string"
-        props[name] = prop
-    return {"type": "object", "properties": props, "additionalProperties": False}
 
 
 def canonical(params: Mapping[str, Any]) -> str:

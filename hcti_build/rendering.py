@@ -15,7 +15,7 @@ import posixpath
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
@@ -23,7 +23,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from .chromium import missing_google_fonts
 from .errors import BadRequestError, RenderError, RenderTimeoutError
 from .network import Policy, origin_of
-from .options import MAX_PIXELS, MAX_SIDE, CreateOptions
+from .options import MAX_PIXELS, MAX_SIDE, CreateOptions, pdf_arguments
 from .sandbox import DOC_PATH, ORIGIN, Folder, Slot, open_url
 
 log = logging.getLogger("hcti_build.browser")
@@ -285,39 +285,22 @@ class Render:
         return Capture(png, width, height, dict(slot.files), frozenset(slot.missing))
 
     async def pdf(self, clip: Clip) -> bytes:
-        """A vector PDF of the document (Chromium's print), sized to the clip unless pdf_options say."""
-        slot, opts, w, h = self.slot, self.opts, clip.width, clip.height
-        given = dict(opts.pdf_options or {})
-        kwargs: dict[str, Any] = {"print_background": True}
-        if not any(k in given for k in ("format", "width", "height")):
-            kwargs.update(width=f"{w}px", height=f"{h}px", margin={"top": "0", "right": "0", "bottom": "0", "left": "0"})
-        names = {
-            "printBackground": "print_background",
-            "preferCSSPageSize": "prefer_css_page_size",
-            "pageRanges": "page_ranges",
-            "displayHeaderFooter": "display_header_footer",
-        }
-        allowed = {
-            "format",
-            "width",
-            "height",
-            "margin",
-            "landscape",
-            "scale",
-            "print_background",
-            "prefer_css_page_size",
-            "page_ranges",
-            "display_header_footer",
-        }
-        for key, value in given.items():
-            key = names.get(key, key)
-            if key not in allowed:
-                raise BadRequestError(f"pdf_options.{key} is not supported; use one of {sorted(allowed)}", param="pdf_options")
-            kwargs[key] = value
+        """A vector PDF of the document (Chromium's print), sized to the clip unless pdf_options say. The options
+        were checked at create; their Playwright arguments are the options layer's (`pdf_arguments`)."""
+        slot, opts = self.slot, self.opts
+        kwargs = pdf_arguments(opts.pdf_options, clip.width, clip.height)
         if not opts.media_type:
             await emulate_media(slot, "screen", opts.color_scheme)
             slot.media = ("screen", opts.color_scheme)
-        data: bytes = await slot.page.pdf(**kwargs)
+        try:
+            data: bytes = await slot.page.pdf(**kwargs)
+        except PlaywrightError as exc:
+            # What only the document tells (its page count; a CSS @page size its margins overfill) is the caller's
+            # input that does not fit it, not a failed render: a 400 naming pdf_options.
+            found = next((m for m in ("Page range exceeds page count", "content area is empty") if m in str(exc)), None)
+            if found is None:
+                raise
+            raise BadRequestError(f"pdf_options do not fit this document: {found}", param="pdf_options") from None
         return data
 
 

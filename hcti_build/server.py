@@ -12,7 +12,6 @@ import asyncio
 import concurrent.futures
 import contextvars
 import hmac
-import json
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -31,6 +30,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import openapi
 from .browser import CancelToken, cancellable
 from .errors import (
     BadRequestError,
@@ -41,7 +41,7 @@ from .errors import (
     TooManyRequestsError,
     UnauthorizedError,
 )
-from .options import MIME, CreateOptions, ImageQuery, batch_options, parse_format, split_params
+from .options import MIME, CreateOptions, ImageQuery, ListQuery, batch_options, parse_format, read_json, split_params
 from .signing import Credentials, sign
 from .store import Store
 
@@ -127,6 +127,7 @@ class Api:
         # Renders block a thread for their whole duration; their own pool keeps them from starving the threads
         # that serve stored images.
         self._render_threads = concurrent.futures.ThreadPoolExecutor(self.queue.limit, thread_name_prefix="hcti-serve")
+        self._openapi = openapi.document(_version())
         templates = Path(__file__).parent / "html"
         self._jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), autoescape=True)
 
@@ -227,10 +228,8 @@ class Api:
 
     async def list_images(self, request: Request) -> Response:
         self.authorize(request)
-        raw = request.query_params.get("count") or "50"
-        if not raw.isdigit():
-            raise BadRequestError("count must be an integer between 1 and 50", param="count")
-        page = await self.thread(self.store.list, int(raw), request.query_params.get("page_token") or None)
+        query = ListQuery.from_mapping(dict(request.query_params))
+        page = await self.thread(self.store.list, query.count, query.page_token)
         for image in page["images"]:
             image["url"] = self.url(request, image["id"])
         return JSONResponse(page)
@@ -238,6 +237,10 @@ class Api:
     async def usage(self, request: Request) -> Response:
         self.authorize(request)
         return JSONResponse(await self.thread(self.store.usage))
+
+    async def openapi(self, request: Request) -> Response:
+        """The OpenAPI document of these routes (no credentials: it describes the API, not the store)."""
+        return JSONResponse(self._openapi)
 
     async def ping(self, request: Request) -> Response:
         self.authorize(request)
@@ -324,13 +327,19 @@ async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequestError(f"The body is not valid JSON: {exc}", param="body") from None
+    data = read_json(raw, "body", "The body")
     if not isinstance(data, dict):
         raise BadRequestError("The body must be a JSON object", param="body")
     return data
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hcti-build")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return ""
 
 
 def _split_name(name: str) -> tuple[str, str | None]:
@@ -379,6 +388,7 @@ def create_app(store: Store, creds: Credentials, *, base_url: str | None = None,
     api = Api(store, creds, base_url=base_url, queue=queue)
     routes = [
         Route("/", api.gallery, methods=["GET"]),
+        Route("/openapi.json", api.openapi, methods=["GET"]),
         Route("/v1/ping", api.ping, methods=["GET"]),
         Route("/v1/usage", api.usage, methods=["GET"]),
         Route("/v1/images", api.list_images, methods=["GET"]),

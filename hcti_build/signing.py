@@ -6,7 +6,6 @@ as on the hosted API (the token is the HMAC-SHA256 of the query string).
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import os
@@ -56,7 +55,7 @@ class Credentials:
         if scheme.lower() == "basic":
             try:
                 user, _, key = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-            except (binascii.Error, UnicodeDecodeError):
+            except ValueError:  # not base64 (binascii.Error), not ASCII (a header is Latin-1), not UTF-8 inside
                 pass
         # Both compared in constant time, and both always compared: no timing tells which one was wrong.
         ok_user = hmac.compare_digest(user.encode(), self.user_id.encode())
