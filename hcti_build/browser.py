@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 # images are all store hits never starts the loop (docs/performance.md).
 
 log = logging.getLogger("hcti_build.browser")
+# A page of the pool is ~50-150 MB of renderer; past a few per core they only queue (docs/performance.md).
+MAX_PAGES, MAX_BROWSERS = 16, 4
 T = TypeVar("T")
 
 
@@ -106,6 +108,12 @@ class Engine:
         self.policy = Policy(tuple(allow_hosts) if allow_hosts is not None else configured_allow_hosts())
         # Two pages overlap one render's navigation with another's capture. A second browser process adds some cards
         # a second for much more memory (docs/performance.md), so it is opt-in.
+        if not 1 <= (pages or 2) <= MAX_PAGES or not 1 <= (browsers or 1) <= MAX_BROWSERS:
+            raise BadRequestError(
+                f"pages must be between 1 and {MAX_PAGES} and browsers between 1 and {MAX_BROWSERS} (each page holds a "
+                f"renderer's memory), got {pages} and {browsers}",
+                param="pages",
+            )
         self.browsers = browsers or 1
         self.pool_size = max(pages or 2, self.browsers)
         self.launches = 0  # counted so tests and builds can prove "no browser launched"

@@ -29,8 +29,8 @@ from .directives import (
     scan_notebook,
     scan_template,
 )
-from .errors import DirectiveError, HctiError
-from .files import Outputs, sweep, write_if_changed
+from .errors import BadRequestError, DirectiveError, HctiError
+from .files import Outputs, Tree, sweep, write_if_changed
 from .notebook import notebook_output, prepare_magic, rewrite_cells
 from .resolve import Resolved, resolve
 from .store import Store
@@ -106,15 +106,16 @@ class Builder:
     ) -> None:
         self.src = Path(src).resolve()
         if not self.src.is_dir():
-            raise HctiError(f"{src} is not a folder", param="src")
+            raise BadRequestError(f"{src} is not a folder", param="src")
         self.in_place = in_place
         self.out = self.src if in_place else Path(out or "_hcti_build").resolve()
         if not in_place and (self.out == self.src or self.src.is_relative_to(self.out)):
-            raise HctiError("--out must not be the source folder or contain it (use --in-place)", param="out")
+            raise BadRequestError("--out must not be the source folder or contain it (use --in-place)", param="out")
         self.assets_dir = posixpath.normpath(assets_dir.strip("/")) or "assets/hcti"
         self.store = store or Store(root=self.src)
         self.default_format = default_format
         self.jobs = jobs
+        self.sources = Tree.of(self.src, (self.store.path, self.out) if not in_place else (self.store.path,))
         self.templates = Templates(self.src, private=(self.store.path,))
         self.outputs = Outputs(self.out, MANIFEST)  # what builds wrote (kept: a watcher hashes each output once)
         self._ids: dict[tuple[str, str], str] = {}  # per build: each distinct image is looked up once
@@ -124,13 +125,16 @@ class Builder:
 
     # -- scanning
     def _walk(self, top: Path | None = None) -> Iterator[str]:
+        """The sources under ``top``, by the file rules: a symlink to a file outside SRC (or hidden, or in the
+        store) is not a source, so it is neither read nor copied."""
         skip = {self.out, self.store.path}
         for folder, dirs, files in os.walk(top or self.src):
             here = Path(folder)
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS and (here / d).resolve() not in skip)
             for name in sorted(files):
-                if not name.startswith("."):
-                    yield (here / name).relative_to(self.src).as_posix()
+                rel = (here / name).relative_to(self.src).as_posix()
+                if self.sources.find(rel) is not None:
+                    yield rel
 
     def _display(self, rel: str) -> str:
         path = self.src / rel
@@ -383,8 +387,9 @@ class Builder:
         """Write what changed (``only``: the outputs this build produced; None: all), then remove what a previous
         build wrote that no source produces any more."""
         written = self.outputs
-        for rel in sorted(outputs if only is None else only & outputs.keys()):
-            target = written.tree.output(rel, "out")  # never through a folder that leads out of it
+        # Every place checked before anything is written: never through a folder that leads out of the output.
+        targets = {rel: written.tree.output(rel, "out") for rel in sorted(outputs if only is None else only & outputs.keys())}
+        for rel, target in targets.items():
             value = outputs[rel]
             if isinstance(value, Path):
                 if _same_file(value, target):

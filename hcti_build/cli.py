@@ -16,7 +16,7 @@ import click
 from .cli_mcp import mcp_command
 from .cli_store import store_group
 from .config import config_value
-from .errors import HctiError
+from .errors import BadRequestError, HctiError
 from .files import atomic_write, read_utf8
 from .options import CREATE_PARAMS, FORMATS, IMAGE_FORMATS, LIST_PARAMS, CreateOptions, ImageQuery, ListQuery, parse_format
 from .remote import remote_tier
@@ -229,7 +229,7 @@ def watch(poll: bool, debounce: int, **kwargs: Any) -> None:
     from .watch import Watcher, describe, serve_forever
 
     if kwargs["in_place"]:
-        _fail(HctiError("watch cannot rewrite the sources it watches; use --out", param="in_place"))
+        _fail(BadRequestError("watch cannot rewrite the sources it watches; use --out", param="in_place"))
     builder = _builder(**kwargs)
     first = True
 
@@ -406,7 +406,7 @@ def sign(query: str, html_file: str | None, css_file: str | None, fmt: str | Non
             pairs.append(("css", read_utf8(Path(css_file), "css_file")))
         creds = Credentials.resolve(generate=False)
         if not pairs:
-            raise HctiError("nothing to sign: give a query such as 'html=<p>Hi</p>'", param="query")
+            raise BadRequestError("nothing to sign: give a query such as 'html=<p>Hi</p>'", param="query")
         click.echo(signed_url(base_url, creds, pairs, fmt))
     except HctiError as exc:
         _fail(exc)

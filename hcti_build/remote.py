@@ -84,6 +84,18 @@ class Remote:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
         self._store = _open(self.url)
+        # A shared folder is a bucket anyone with write access may fill: objects are its own files only, never a
+        # symlink (or a folder that is one) to somewhere else (`_own`).
+        parts = urlsplit(self.url)
+        self._folder = Path(unquote(parts.path)).resolve() if parts.scheme == "file" else None
+
+    def _own(self, name: str) -> bool:
+        """Whether ``name`` is an object of this remote: always in a bucket; in a shared folder, a file reached
+        without following a symlink."""
+        if self._folder is None:
+            return True
+        path = self._folder / name
+        return os.path.realpath(path) == str(path)
 
     @contextlib.contextmanager
     def _translated(self, what: str) -> Iterator[None]:
@@ -108,6 +120,8 @@ class Remote:
         read (a size the listing or the store's headers say can be a lie)."""
         import obstore
 
+        if not self._own(name):
+            raise Malformed(f"{name} is a symlink, not a file of the shared folder")
         with self._translated(f"reading {name}"):
             result = obstore.get(self._store, name)
             if int(result.meta["size"]) > limit:
@@ -122,12 +136,16 @@ class Remote:
     def put(self, name: str, data: bytes, *, create: bool = True) -> None:
         import obstore
 
+        if not self._own(name):
+            raise RemoteError(f"remote {self.url}: {name} leads out of the shared folder (a symlink); not written")
         with self._translated(f"writing {name}"):
             obstore.put(self._store, name, data, mode="create" if create else "overwrite")
 
     def delete(self, name: str) -> None:
         import obstore
 
+        if not self._own(name):
+            return  # what a symlink leads to is not the remote's to delete
         with contextlib.suppress(FileNotFoundError), self._translated(f"deleting {name}"):
             obstore.delete(self._store, name)
 
@@ -159,7 +177,8 @@ class Remote:
         import obstore
 
         with self._translated(f"listing {prefix}"):
-            return [(m["path"], m["size"], m["last_modified"]) for chunk in obstore.list(self._store, prefix) for m in chunk]
+            found = [(m["path"], m["size"], m["last_modified"]) for chunk in obstore.list(self._store, prefix) for m in chunk]
+        return [entry for entry in found if self._own(entry[0])]
 
 
 def _open(url: str) -> Any:

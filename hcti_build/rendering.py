@@ -242,7 +242,10 @@ class Render:
             box = await asyncio.wait_for(on_final_document(slot, measure, deadline), timeout / 1000)
         except TimeoutError as exc:
             raise RenderTimeoutError(f"Page scripts did not yield within max_wait_ms={timeout} (an endless loop?)") from exc
-        if opts.url is None and _same_document(slot.page.url) != ORIGIN + slot.doc_path:
+        # Navigated away: another document was requested and the page shows it (history.pushState changes the
+        # address without leaving the document, and is not a navigation).
+        navigated = slot.navigations > (0 if self.in_place else 1)
+        if opts.url is None and navigated and _same_document(slot.page.url) != ORIGIN + slot.doc_path:
             raise BadRequestError(
                 f"html navigated away from its document, to {slot.navigated_to or slot.page.url} (a meta refresh or a "
                 "script setting location): a render captures the document it is given; render that page as url instead",

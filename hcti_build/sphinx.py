@@ -35,7 +35,7 @@ from sphinx.util.docutils import SphinxDirective
 from .assets import Asset, display_size, produce
 from .browser import Engine
 from .directives import TAG_KEYS, Directive
-from .errors import HctiError
+from .errors import BadRequestError, HctiError
 from .files import Tree
 from .head import card_tags, meta_html, read_head
 from .options import CREATE_PARAMS, IMAGE_FORMATS, QUERY_PARAMS, CreateOptions, ImageQuery
@@ -53,11 +53,15 @@ class SphinxCards:
 
     def __init__(self, app: Sphinx) -> None:
         config = app.config
+        _check_types(config)
         self.app = app
         self.pid = os.getpid()
+        # Cards are written by the file rules: inside the output, never through a folder that leads out of it.
+        self.cards_dir = config.hcti_cards_dir.strip("/")
+        Tree.of(app.outdir).output(self.cards_dir, "hcti_cards_dir")
         self.engine = Engine(isolate=False)  # one author's pages: a static card replaces the one before in place
         if config.hcti_cards_template:
-            template = (Path(app.confdir) / config.hcti_cards_template).resolve()
+            template = _project_file(Path(app.confdir), config.hcti_cards_template, "hcti_cards_template")
             self.templates, self.template_name = Templates(template.parent, cache=True), template.name
         else:
             self.templates, self.template_name = Templates(BUILTIN_TEMPLATES, cache=True), "card.html"
@@ -123,7 +127,7 @@ class SphinxCards:
             self.pid = os.getpid()
         image_id = job if isinstance(job, str) else job.result()
         asset = Asset.load(self.store, image_id, self.query).slim()
-        cards_dir = self.app.config.hcti_cards_dir.strip("/")
+        cards_dir = self.cards_dir
         asset.write(Tree.of(self.app.outdir).output(f"{cards_dir}/{asset.name}", "hcti_cards_dir"))
         assert asset.pixels is not None
         image_url = self.site_url + f"{cards_dir}/{asset.name}"
@@ -183,7 +187,7 @@ class HctiDirective(SphinxDirective):
         try:
             r = resolve(found, Path(env.srcdir), source, Templates(Path(env.srcdir)))
             if r.query.format == "pdf":
-                raise HctiError("format pdf is not an image: use png, jpg or webp here", param="format")
+                raise BadRequestError("format pdf is not an image: use png, jpg or webp here", param="format")
             asset = produce(_directive_store(self.env.app), r)
         except HctiError as exc:
             log.warning("%s", exc.message, location=(env.docname, self.lineno), type="hcti")
@@ -196,6 +200,30 @@ class HctiDirective(SphinxDirective):
         uri = Path(os.path.relpath(asset.source, here)).as_posix()
         image = nodes.image(uri=uri, alt=r.alt, width=f"{width}px", height=f"{height}px", classes=[r.cls] if r.cls else [])
         return [image]
+
+
+# The extension's options and the types they take (Sphinx warns about another type, and goes on with it).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "hcti_cards_template": (str, type(None)), "hcti_cards_options": (dict,), "hcti_cards_format": (str,),
+    "hcti_cards_dir": (str,), "hcti_site_url": (str, type(None)), "hcti_store": (str, type(None)),
+    "hcti_remote": (str, type(None)),
+}  # fmt: skip
+
+
+def _check_types(config: Any) -> None:
+    for name, types in _TYPES.items():
+        value = getattr(config, name)
+        if not isinstance(value, types):
+            raise BadRequestError(f"{name} must be {' or '.join(t.__name__ for t in types)}, not {value!r}", param=name)
+
+
+def _project_file(confdir: Path, value: str, name: str) -> Path:
+    """A file the configuration names (relative to conf.py's folder), held to the file rules there: inside the
+    project once symlinks are resolved, no hidden part; a 400 naming the option otherwise."""
+    found = Tree.of(confdir).file(os.path.relpath(confdir / value, confdir).replace(os.sep, "/"))
+    if found is None:
+        raise BadRequestError(f"{name} {value!r} must be a file inside the project's folder {confdir}", param=name)
+    return found
 
 
 def _directive_store(app: Sphinx) -> Store:

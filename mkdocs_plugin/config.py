@@ -39,4 +39,4 @@ class HctiConfig(base.Config):
     remote = c.Optional(c.Type(str))
     """A store shared on object storage (s3://bucket/prefix, gs://, az://, file:///folder); HCTI_REMOTE wins."""
     concurrency = c.Optional(c.Type(int))
-    """Cards rendered at once: pages in the browser's pool (default 2)."""
+    """Cards rendered at once: pages in the browser's pool (default 2, at most 16)."""

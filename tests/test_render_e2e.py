@@ -408,3 +408,13 @@ def test_a_closed_engine_renders_again(tmp_path: Path) -> None:
         assert engine.render(opts, tmp_path).width == 7 and engine.launches == 2
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize(("pages", "browsers"), [(100_000, None), (-1, None), (2, 50)])
+def test_a_pool_size_beyond_the_machine_is_a_400(pages: int, browsers: int | None) -> None:
+    """Found by an independent probe: MkDocs' `concurrency: 100000` started that many pages, and died after 70 s."""
+    from hcti_build import BadRequestError
+
+    with pytest.raises(BadRequestError) as err:
+        Engine(pages=pages, browsers=browsers)
+    assert err.value.param == "pages" and "pages must be between 1 and 16" in err.value.message

@@ -212,3 +212,27 @@ def test_the_projects_logo_is_on_its_cards(tmp_path: Path) -> None:
     card = load(tmp_path / "out" / image[len(SITE) :]).convert("RGB")
     r, g, b = card.getpixel((116, 100))  # the built-in card's logo box (72x72 at 80,64)
     assert r > 220 and g < 40 and b < 40
+
+
+@pytest.mark.parametrize(
+    ("conf", "said"),
+    [
+        ('hcti_cards_template = "../outside.html"\n', "hcti_cards_template '../outside.html' must be a file inside the project"),
+        ('hcti_cards_template = "_t/card.html"\n', "hcti_cards_template '_t/card.html' must be a file inside the project"),
+        ("hcti_cards_dir = 5\n", "hcti_cards_dir must be str, not 5"),
+        ('hcti_cards_dir = "../escaped"\n', "hcti_cards_dir must name a place inside"),
+    ],
+    ids=["outside", "symlink-out", "not-a-string", "climbs-out"],
+)
+def test_options_that_lead_out_of_the_project_are_warnings(tmp_path: Path, conf: str, said: str) -> None:
+    """Found by an independent probe: templates from outside the project (by path or by a symlink) made cards, and
+    `hcti_cards_dir = 5` crashed the build. Each is now a warning, and the build goes on without cards."""
+    (tmp_path / "outside.html").write_text("<div style='width:1200px;height:630px;background:#f00'></div>")
+    src = project(tmp_path, conf)
+    (src / "_t").mkdir()
+    (src / "_t" / "card.html").symlink_to(tmp_path / "outside.html")
+    done = sphinx(tmp_path, "-b", "html")
+    assert done.returncode == 0, done.stderr
+    assert said in done.stderr and "Traceback" not in done.stderr
+    assert "og:image" not in (tmp_path / "out" / "index.html").read_text()
+    assert not (tmp_path / "escaped").exists()

@@ -160,3 +160,17 @@ def test_a_giant_master_is_refused_before_it_is_read(runner: Runner, engine: Eng
     assert json.loads(done.stdout)["id"] == image_id, done.stderr
     peak_kb = int(done.stderr.strip().splitlines()[-1])
     assert peak_kb < 200 * 1024, peak_kb
+
+
+def test_a_folder_of_a_shared_folder_that_is_a_symlink_leads_nowhere(runner: Runner, tmp_path: Path) -> None:
+    """Found by an independent probe: `bucket/images -> elsewhere` let `hcti store prune --remote` delete objects in
+    elsewhere. A shared folder's objects are its own files, never what a symlink leads to."""
+    elsewhere = tmp_path / "elsewhere"
+    (runner.bucket / "images").rename(elsewhere)
+    (runner.bucket / "images").symlink_to(elsewhere)
+    before = sorted(p.name for p in elsewhere.iterdir())
+    pruned = runner.hcti("store", "prune", "--older-than", "0m", "--remote")
+    assert pruned.returncode == 0, pruned.stderr
+    assert sorted(p.name for p in elsewhere.iterdir()) == before and before
+    listed = runner.hcti("ls", "--json")
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr

@@ -148,3 +148,34 @@ def test_a_name_the_rules_refuse_is_answered_at_once(tmp_path: Path, engine: obj
         assert time.monotonic() - t0 < 4 and store.inputs(opts) == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("in_place", [False, True], ids=["out", "in-place"])
+def test_a_symlinked_source_from_outside_is_neither_read_nor_copied(tmp_path: Path, in_place: bool) -> None:
+    """Found by an independent probe: `leak.md -> /outside/secret.md` was copied into --out, and rendered."""
+    src, outside = tmp_path / "src", tmp_path / "outside"
+    src.mkdir()
+    outside.mkdir()
+    (outside / "secret.md").write_text(f"{SECRET}\n\n```hcti\n<p>from outside</p>\n```\n")
+    (outside / "s.css").write_text(f"/* {SECRET} */")
+    (src / "leak.md").symlink_to(outside / "secret.md")
+    (src / "s.css").symlink_to(outside / "s.css")
+    (src / "index.md").write_text("# Home\n")
+    (src / "alias.md").symlink_to(src / "index.md")  # inside: an ordinary source
+    done = hcti(tmp_path, "build", "src", *(["--in-place"] if in_place else ["--out", "out"]))
+    assert done.returncode == 0, done.stderr + done.stdout
+    out = src if in_place else tmp_path / "out"
+    assert (out / "alias.md").read_text() == "# Home\n"
+    if not in_place:
+        assert not (out / "leak.md").exists() and not (out / "s.css").exists()
+    assert not list(out.rglob("*.png"))  # the directive of the outside file was not rendered
+    assert (outside / "secret.md").read_text().startswith(SECRET)
+
+
+@pytest.mark.parametrize("out", [".", "src"])
+def test_an_out_folder_that_holds_the_sources_is_a_400(tmp_path: Path, out: str) -> None:
+    (tmp_path / "src").mkdir()
+    done = hcti(tmp_path, "build", "src", "--out", out)
+    error = json.loads(done.stderr.strip().splitlines()[-1])
+    assert done.returncode != 0 and error["statusCode"] == 400 and error["error"] == "Bad Request"
+    assert "--out must not be the source folder or contain it" in error["message"]

@@ -56,3 +56,11 @@ def test_the_server_answers_a_navigating_page_in_the_apis_words(serve: Callable[
     body = r.json()
     assert body["error"] == "Bad Request" and body["message"].startswith("html navigated away from its document")
     assert "Execution context" not in r.text
+
+
+def test_history_push_state_is_not_a_navigation(store: Store) -> None:
+    """Found by an independent probe: a document that changes its address (pushState) was refused as one that
+    navigated away; it is still the document it was given."""
+    image = store.create({"html": "<p style='margin:0;width:9px;height:9px'>x</p><script>history.pushState({}, '', '/moved')</script>",
+                          "device_scale": 1})  # fmt: skip
+    assert load(store.get(image["id"])).size == (9, 9)
