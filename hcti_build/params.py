@@ -101,7 +101,8 @@ def json_schema(cls: type) -> dict[str, Any]:
 
 
 # -- the two readers every value passes through: numbers, and JSON text --------------------------------
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+# Each digit can be read one way only: `\d+\.?\d*` backtracks quadratically on 100,000 digits that end in a letter.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 MAX_JSON_DEPTH = 32  # a request is a few levels deep (a batch's variation's pdf_options' margin: 5)
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
