@@ -50,7 +50,9 @@ FUZZ = settings.get_profile("fuzz")
 # Text a parser meets: digits of every script (int() reads some, isdigit() more), signs, units, separators.
 NUMBER_TEXT = st.text(alphabet="0123456789.-+eE_%px ²١٣\t\n,:xXinfaINFAN", max_size=24)
 # 10**5000 is built, not listed: Hypothesis could not print the strategy (int() refuses 4,300 digits as text).
-HUGE = st.one_of(st.builds(pow, st.sampled_from([10, -10]), st.sampled_from([400, 5000])), st.sampled_from([2**1024, 1e308, -0.0]))
+HUGE = st.one_of(
+    st.builds(pow, st.sampled_from([10, -10]), st.sampled_from([400, 5000])), st.sampled_from([2**1024, 1e308, -0.0])
+)
 NUMBERS = st.one_of(st.integers(), st.floats(), HUGE, NUMBER_TEXT, st.sampled_from(["9" * 400, "1" * 5000 + "_1"]))
 SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, st.text(max_size=12))
 JSONISH = st.recursive(
@@ -245,6 +247,8 @@ CELL = st.fixed_dictionaries(
     {"cell_type": st.sampled_from(["code", "markdown", "raw", 5])},
     optional={"source": st.one_of(DIRECTIVE_TEXT, st.lists(DIRECTIVE_TEXT, max_size=3), st.integers(), st.none())},
 )
+
+
 def as_json(value: Any) -> str:
     try:
         return json.dumps(value)
