@@ -190,6 +190,13 @@ def _choice(p: Param, value: Any) -> str:
     return value.strip().lower()
 
 
+def printable(name: Any, limit: int = 100) -> str:
+    """A name the caller sent, as an error may echo it: no lone surrogate (a JSON key "\\udcff", which no UTF-8
+    response can carry) and not a megabyte of it."""
+    text = re.sub("[\ud800-\udfff]", "\ufffd", str(name))
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _text(p: Param, value: Any) -> str:
     if not isinstance(value, str):
         raise BadRequestError(f"{p.name} must be a string", param=p.name)
@@ -337,7 +344,7 @@ def read_declared(
     declared = params_of(cls)
     aliases = {p.alias: name for name, p in declared.items() if p.alias}
     for name in sorted(k for k in data if k not in declared and k not in accepted and k not in aliases):
-        errs.add(BadRequestError(f"{unknown}: {name}", param=name))
+        errs.add(BadRequestError(f"{unknown}: {printable(name)}", param=printable(name)))
     for alias, name in aliases.items():
         if alias in data and name in data:
             errs.add(BadRequestError(f"{name} and {alias} are one option: give it once", param=name))

@@ -54,7 +54,8 @@ HUGE = st.one_of(
     st.builds(pow, st.sampled_from([10, -10]), st.sampled_from([400, 5000])), st.sampled_from([2**1024, 1e308, -0.0])
 )
 NUMBERS = st.one_of(st.integers(), st.floats(), HUGE, NUMBER_TEXT, st.sampled_from(["9" * 400, "1" * 5000 + "_1"]))
-SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, st.text(max_size=12))
+LONE = st.sampled_from(["\udcff", "<p>\ud800</p>", "Europe/\udcff"])  # lone surrogates, as JSON's "\udcff" reads
+SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, st.text(max_size=12), LONE)
 JSONISH = st.recursive(
     SCALARS,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
@@ -71,12 +72,17 @@ PDF_OPTIONS = st.one_of(
 
 def values_for(names: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     """Mappings of these names (and a stranger) to anything: JSON values, numbers in every spelling, text."""
-    keys = st.sampled_from([*names, "colour", ""])
+    keys = st.one_of(st.sampled_from([*names, "colour", "", "\udcff"]), st.text(max_size=3))  # a JSON key "\udcff"
     value = st.one_of(NUMBERS, JSONISH, PDF_OPTIONS)
     return st.dictionaries(keys, value, max_size=6)
 
 
 CREATE_NAMES = [*CREATE_PARAMS, *sorted(COMPAT_PARAMS)]
+
+
+def sent(exc: HctiError) -> bytes:
+    """The error as a server sends it: its JSON in UTF-8 (which has no lone surrogates)."""
+    return json.dumps(exc.to_json(), ensure_ascii=False).encode("utf-8")
 
 
 @FUZZ
@@ -87,7 +93,7 @@ def test_creation_options_from_any_mapping(data: dict[str, Any], with_html: bool
     try:
         opts = CreateOptions.from_mapping(data)
     except HctiError as exc:
-        assert exc.status_code == 400 and exc.validation_errors and json.dumps(exc.to_json())
+        assert exc.status_code == 400 and exc.validation_errors and sent(exc)
         return
     # What the store keeps (and reads again for a .pdf) is read back as the same options.
     assert CreateOptions.from_mapping(json.loads(opts.canonical_json())) == opts
@@ -99,7 +105,7 @@ def test_image_query_from_any_mapping(data: dict[str, Any], fmt: str | None) -> 
     try:
         q = ImageQuery.from_mapping(data, fmt)
     except HctiError as exc:
-        assert exc.status_code in (400, 422) and json.dumps(exc.to_json())
+        assert exc.status_code in (400, 422) and sent(exc)
         return
     assert q.format in ("png", "jpg", "webp", "pdf") and q.cache_key()
 
@@ -115,7 +121,7 @@ def as_text(value: Any) -> str:
 
 
 def as_query(data: dict[str, Any]) -> str:
-    return "&".join(f"{quote(as_text(k))}={quote(as_text(v))}" for k, v in data.items())
+    return "&".join(f"{quote(as_text(k), errors='replace')}={quote(as_text(v), errors='replace')}" for k, v in data.items())
 
 
 @FUZZ

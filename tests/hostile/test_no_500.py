@@ -69,6 +69,8 @@ def test_the_server_answers_each_with_a_400_naming_it(serve: Callable[..., Serve
         r = s.client.post("/v1/image", content=deep, headers={"content-type": "application/json"})
         bad_request(r, "body")
         assert r.json()["message"] == "The body is not valid JSON: nested deeper than 32 levels"
+    lone = b'{"html": "<p>x</p>", "\\udcff": 1}'  # a key no UTF-8 response can echo as it is: U+FFFD in the error
+    bad_request(s.client.post("/v1/image", content=lone, headers={"content-type": "application/json"}), "\ufffd")
     started = time.monotonic()  # 50,000 digits and a letter: read in one pass, not backtracked over
     bad_request(s.client.post("/v1/image", json={"html": HTML, "ms_delay": "1" * 50_000 + "x"}), "ms_delay")
     assert time.monotonic() - started < 3
