@@ -60,7 +60,8 @@ class Directive:
 
 
 # -- attribute lists ------------------------------------------------------------------------------
-_ATTR = re.compile(r"""\s*,?\s*(?P<key>[A-Za-z_][\w-]*)\s*=\s*(?P<val>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,"']+)""")
+# `\s*(?:,\s*)?`: white space split one way only (`\s*,?\s*` backtracks quadratically over a run of spaces).
+_ATTR = re.compile(r"""\s*(?:,\s*)?(?P<key>[A-Za-z_][\w-]*)\s*=\s*(?P<val>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,"']+)""")
 
 
 def parse_attrs(text: str, directive: Directive, offset: int) -> dict[str, str]:

@@ -132,19 +132,17 @@ def read_head(text: str) -> Head:
         end = stop.end() if stop else len(text)
         parser.feed(_SKIPPED.sub(_blank, text[fed:end]))
         fed = end
-    parser.close()
+    # What HTMLParser holds back at the end is a tag, comment or declaration never closed: a browser reads all
+    # that follows as part of it (HTMLParser's close() would read tags in it), so the head ends before it.
+    held = len(parser.rawdata) if parser.rawdata.startswith("<") else 0
+    if not held:
+        parser.close()
     head = parser.head
     if not parser.done:  # neither </head> nor a body element: after the last tag of the head
         at = parser.title_at if parser.in_title else parser.after if parser.raw_at is None else parser.raw_at
-        head.insert_at = _outside(text, at)
+        head.insert_at = min(at, fed - held)
     head.title = " ".join("".join(parser.title).split())
     return head
-
-
-def _outside(text: str, at: int) -> int:
-    """``at``, or the start of the comment left open before it: what follows one is comment, to the end."""
-    opened = text.rfind("<!--", 0, at)
-    return opened if opened >= 0 and text.find("-->", opened + 4) < 0 else at
 
 
 def _blank(m: re.Match[str]) -> str:

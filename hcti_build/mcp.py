@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .assets import Asset
 from .browser import CancelToken, cancellable
 from .errors import BadRequestError, HctiError, NotFoundError
-from .options import MIME, CreateOptions, ImageQuery, ListQuery, batch_options, json_schema
+from .options import MIME, CreateOptions, ImageQuery, ListQuery, batch_options, json_schema, printable
 from .server import error_response
 from .signing import Credentials
 from .store import Store
@@ -114,7 +114,8 @@ def get_image(store: Store, args: Mapping[str, Any]) -> types.CallToolResult:
 def create_batch(store: Store, args: Mapping[str, Any]) -> types.CallToolResult:
     unknown = set(args) - {"default_options", "variations"}
     if unknown:
-        raise BadRequestError(f"Unknown parameter: {sorted(unknown)[0]}", param=sorted(unknown)[0])
+        name = printable(sorted(unknown)[0])
+        raise BadRequestError(f"Unknown parameter: {name}", param=name)
     return _structured({"images": store.create_many(batch_options(args.get("default_options"), args.get("variations")))})
 
 

@@ -29,13 +29,15 @@ from .params import (
     param,
     params_of,
     parse_format,
+    printable,
     read_declared,
     read_json,
 )
 
 # re-exported
 __all__ = [
-    "FORMATS", "MAX_SIDE", "Errors", "Length", "Param", "json_schema", "param", "params_of", "parse_format", "read_json"
+    "FORMATS", "MAX_SIDE", "Errors", "Length", "Param", "json_schema", "param", "params_of", "parse_format", "printable",
+    "read_json",
 ]  # fmt: skip
 MIME = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "pdf": "application/pdf"}
 IMAGE_FORMATS = tuple(name for name, fmt in FORMATS.items() if fmt != "pdf")  # what an <img> can show

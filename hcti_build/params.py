@@ -101,7 +101,8 @@ def json_schema(cls: type) -> dict[str, Any]:
 
 
 # -- the two readers every value passes through: numbers, and JSON text --------------------------------
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+# Each digit can be read one way only: `\d+\.?\d*` backtracks quadratically on 100,000 digits that end in a letter.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 MAX_JSON_DEPTH = 32  # a request is a few levels deep (a batch's variation's pdf_options' margin: 5)
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
@@ -187,6 +188,13 @@ def _choice(p: Param, value: Any) -> str:
     if not isinstance(value, str) or value.strip().lower() not in p.choices:
         raise BadRequestError(f"{p.name} must be one of: {', '.join(p.choices)}", param=p.name)
     return value.strip().lower()
+
+
+def printable(name: Any, limit: int = 100) -> str:
+    """A name the caller sent, as an error may echo it: no lone surrogate (a JSON key "\\udcff", which no UTF-8
+    response can carry) and not a megabyte of it."""
+    text = re.sub("[\ud800-\udfff]", "\ufffd", str(name))
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _text(p: Param, value: Any) -> str:
@@ -336,7 +344,7 @@ def read_declared(
     declared = params_of(cls)
     aliases = {p.alias: name for name, p in declared.items() if p.alias}
     for name in sorted(k for k in data if k not in declared and k not in accepted and k not in aliases):
-        errs.add(BadRequestError(f"{unknown}: {name}", param=name))
+        errs.add(BadRequestError(f"{unknown}: {printable(name)}", param=printable(name)))
     for alias, name in aliases.items():
         if alias in data and name in data:
             errs.add(BadRequestError(f"{name} and {alias} are one option: give it once", param=name))

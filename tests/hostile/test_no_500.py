@@ -36,6 +36,8 @@ CREATE = [
     ("device_scale-400-digits", "device_scale", 10**400, "device_scale"),
     ("pdf_options-100000-characters", "pdf_options", "[" * 100_000, "pdf_options"),
     ("pdf_options-bogus-format", "pdf_options", {"format": "bogus"}, "pdf_options.format"),
+    ("url-ipv6-never-closed", "url", "http://[::1", "url"),  # found by hand while preparing the fuzzing
+    ("timezone-not-a-zone", "timezone", "posixrules", "timezone"),  # a file of the tz database Chromium refuses
 ]
 # The image queries that were 500s on a stored image.
 QUERY = [
@@ -62,8 +64,16 @@ def test_the_server_answers_each_with_a_400_naming_it(serve: Callable[..., Serve
     s = serve()
     for case, name, value, field in CREATE:
         bad_request(s.client.post("/v1/image", content=json.dumps({"html": HTML, name: value})), field, case)
-    deep = '{"html": "<p>x</p>", "a": ' + "[" * 50_000 + "]" * 50_000 + "}"
-    bad_request(s.client.post("/v1/image", content=deep, headers={"content-type": "application/json"}), "body")
+    for depth in (50_000, 33):  # past Python's recursion limit, and past the reader's own bound only
+        deep = '{"html": "<p>x</p>", "a": ' + "[" * depth + "]" * depth + "}"
+        r = s.client.post("/v1/image", content=deep, headers={"content-type": "application/json"})
+        bad_request(r, "body")
+        assert r.json()["message"] == "The body is not valid JSON: nested deeper than 32 levels"
+    lone = b'{"html": "<p>x</p>", "\\udcff": 1}'  # a key no UTF-8 response can echo as it is: U+FFFD in the error
+    bad_request(s.client.post("/v1/image", content=lone, headers={"content-type": "application/json"}), "\ufffd")
+    started = time.monotonic()  # 50,000 digits and a letter: read in one pass, not backtracked over
+    bad_request(s.client.post("/v1/image", json={"html": HTML, "ms_delay": "1" * 50_000 + "x"}), "ms_delay")
+    assert time.monotonic() - started < 3
     form = s.client.post("/v1/image", data={"html": HTML, "pdf_options": "[" * 100_000})  # JSON in a form field
     bad_request(form, "pdf_options")
     assert s.client.get("/v1/images").json()["images"] == []  # nothing was rendered for any of them
