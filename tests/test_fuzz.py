@@ -228,6 +228,7 @@ def quietly(scan: Any, *args: Any) -> Any:
 
 @FUZZ
 @given(DIRECTIVE_TEXT)
+@example(" ,\n")  # found once: only white space other than spaces and tabs left (an IndexError)
 def test_attribute_lists_of_any_text(text: str) -> None:
     attrs = quietly(parse_attrs, text, Directive("a.md", 1, 1, "fence", 0, 0), 8)
     assert attrs is None or all(isinstance(k, str) and isinstance(v, str) for k, v in attrs.items())
