@@ -11,7 +11,6 @@ import concurrent.futures
 import json
 import os
 import posixpath
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from .directives import (
     scan_template,
 )
 from .errors import BadRequestError, DirectiveError, HctiError
-from .files import Outputs, Tree, sweep, write_if_changed
+from .files import Outputs, Tree, copy_file, sweep, write_if_changed
 from .notebook import notebook_output, prepare_magic, rewrite_cells
 from .resolve import Resolved, resolve
 from .store import Store
@@ -109,8 +108,8 @@ class Builder:
             raise BadRequestError(f"{src} is not a folder", param="src")
         self.in_place = in_place
         self.out = self.src if in_place else Path(out or "_hcti_build").resolve()
-        if not in_place and (self.out == self.src or self.src.is_relative_to(self.out)):
-            raise BadRequestError("--out must not be the source folder or contain it (use --in-place)", param="out")
+        if not in_place:
+            _check_out(self.src, self.out)
         self.assets_dir = posixpath.normpath(assets_dir.strip("/")) or "assets/hcti"
         self.store = store or Store(root=self.src)
         self.default_format = default_format
@@ -133,7 +132,7 @@ class Builder:
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS and (here / d).resolve() not in skip)
             for name in sorted(files):
                 rel = (here / name).relative_to(self.src).as_posix()
-                if self.sources.find(rel) is not None:
+                if self.sources.file(rel) is not None:  # a regular file: a FIFO or a device would hang the build
                     yield rel
 
     def _display(self, rel: str) -> str:
@@ -387,17 +386,19 @@ class Builder:
         """Write what changed (``only``: the outputs this build produced; None: all), then remove what a previous
         build wrote that no source produces any more."""
         written = self.outputs
-        # Every place checked before anything is written: never through a folder that leads out of the output.
-        targets = {rel: written.tree.output(rel, "out") for rel in sorted(outputs if only is None else only & outputs.keys())}
+        # Every place checked before anything is written (never through a folder that leads out of the output,
+        # nothing in the way), and the images first: a failure leaves no page pointing at an image not written.
+        images = self.assets_dir + "/"
+        order = sorted(outputs if only is None else only & outputs.keys(), key=lambda r: (not r.startswith(images), r))
+        targets = {rel: written.tree.output(rel, "out") for rel in order}
+        for target in targets.values():
+            written.tree.writable(target, "out")
         for rel, target in targets.items():
             value = outputs[rel]
             if isinstance(value, Path):
                 if _same_file(value, target):
                     continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".tmp-{target.name}")
-                shutil.copy2(value, tmp)
-                os.replace(tmp, target)
+                copy_file(value, target)
             elif not write_if_changed(target, value):
                 continue
             report.written.append(rel)
@@ -409,6 +410,20 @@ class Builder:
             path.unlink(missing_ok=True)
             report.removed.append(rel)
         written.save(outputs)
+
+
+def _check_out(src: Path, out: Path) -> None:
+    """--out is a folder that is not the sources: not SRC or a folder holding it, and, inside SRC, a folder that
+    is new, empty or a build's (its manifest is there): anything else there is sources a build would overwrite."""
+    if out == src or src.is_relative_to(out):
+        raise BadRequestError("--out must not be the source folder or contain it (use --in-place)", param="out")
+    if out.exists() and not out.is_dir():
+        raise BadRequestError(f"--out {out} is not a folder", param="out")
+    if out.is_relative_to(src) and out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise BadRequestError(
+            f"--out {out} is inside the source folder and holds files no build wrote: choose a new or empty folder",
+            param="out",
+        )
 
 
 def _key(r: Resolved) -> tuple[str, str]:

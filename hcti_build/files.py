@@ -237,6 +237,20 @@ class Tree:
         found = self.find(name)
         return found[1] if found is not None and found[1].is_file() else None
 
+    def writable(self, target: Path, param: str) -> None:
+        """Before anything is written: ``target`` can be, or a 400 naming ``param`` (a file where one of its folders
+        would go, a folder where it would go) or a WriteError (a folder that cannot be written)."""
+        if target.is_dir():
+            raise BadRequestError(f"cannot write {target}: a folder is there ({param})", param=param)
+        for folder in target.parents:
+            if not folder.exists():
+                continue
+            if not folder.is_dir():
+                raise BadRequestError(f"cannot write {target}: {folder} is a file, not a folder ({param})", param=param)
+            if not os.access(folder, os.W_OK):
+                raise WriteError(f"Cannot write {target}: {folder} is not writable")
+            return
+
     def output(self, name: str, param: str) -> Path:
         """Where an output named ``name`` goes: a path the rules allow (no "..", no hidden part, no folder on the way
         that is a symlink out of the root); else a 400 naming ``param``."""
@@ -304,3 +318,19 @@ class Outputs:
         except OSError:
             pass
         atomic_write(self.path, data)
+
+
+def copy_file(source: Path, path: Path) -> None:
+    """``source``'s bytes and times at ``path``, never half-written; an OSError (a full disk, a special file) is a
+    WriteError naming the path."""
+    import shutil
+
+    tmp = path.with_name(f".tmp-{path.name}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, tmp)
+        os.replace(tmp, path)
+    except (OSError, shutil.Error) as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise WriteError.of(exc, path) from None

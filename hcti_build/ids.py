@@ -10,6 +10,7 @@ import hashlib
 import json
 import posixpath
 import re
+import stat
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -87,6 +88,8 @@ class FileDigests:
             path = found[1]
             try:
                 st = path.stat()
+                if not stat.S_ISREG(st.st_mode):  # a FIFO or a device where a file was: reading it could hang
+                    return None
                 stamp = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
                 digest = self._cache.get(stamp)
                 if digest is None:

@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 from mcp import types
 from mcp.server.lowlevel import Server
+from mcp.shared.message import SessionMessage
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -234,10 +235,31 @@ def serve_stdio(store: Store, *, version: str = "") -> None:
     server = create_server(store, version=version)
 
     async def main() -> None:
-        async with stdio_server() as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+        async with stdio_server() as (read, write), anyio.create_task_group() as tasks:
+            # The SDK hands a line it cannot read (not JSON, nested too deep) to the server as an exception, which the
+            # server drops: the client would wait for an answer forever. It gets JSON-RPC's parse error instead.
+            messages, incoming = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+
+            async def relay() -> None:
+                async with messages:
+                    async for item in read:
+                        if isinstance(item, Exception):
+                            await write.send(SessionMessage(_parse_error(item)))
+                        else:
+                            await messages.send(item)
+
+            tasks.start_soon(relay)
+            await server.run(incoming, write, server.create_initialization_options())
+            tasks.cancel_scope.cancel()
 
     anyio.run(main)
+
+
+def _parse_error(exc: Exception) -> types.JSONRPCError:
+    """JSON-RPC's answer to a line that is not a message (its id unknown: null)."""
+    reason = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+    error = types.ErrorData(code=types.PARSE_ERROR, message=f"Parse error: {reason}")
+    return types.JSONRPCError(jsonrpc="2.0", id=None, error=error)
 
 
 def http_app(store: Store, creds: Credentials, *, host: str, version: str = "") -> Starlette:

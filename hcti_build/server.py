@@ -375,7 +375,18 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     error.status_code, error.error = exc.status_code, HTTPStatus(exc.status_code).phrase
     response = error_response(error)
     response.headers.update(exc.headers or {})
+    if exc.status_code == 405:  # Starlette names the methods of the first route of the path; the path has more
+        response.headers["Allow"] = ", ".join(_methods(request))
     return response
+
+
+def _methods(request: Request) -> list[str]:
+    """The methods of the path the request matched first (`/v1/image/batch`, before `/v1/image/{name}`)."""
+    from starlette.routing import Match
+
+    routes = [r for r in request.app.routes if isinstance(r, Route)]
+    first = next((r for r in routes if r.matches(request.scope)[0] != Match.NONE), None)
+    return sorted({m for r in routes if first is not None and r.path == first.path for m in r.methods or ()})
 
 
 async def _on_crash(request: Request, exc: Exception) -> Response:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -178,3 +180,33 @@ def test_streamable_http_with_credentials(http_server: tuple[str, subprocess.Pop
                 assert image_of(made).getpixel((150, 50))[:3] == (0, 0, 255)
 
     anyio.run(main)
+
+
+def test_a_line_that_is_not_a_message_gets_json_rpcs_parse_error(tmp_path: Path) -> None:
+    """Found by an independent probe: over stdio, a line nested 200 deep (or `{bad`) got no answer at all, so a
+    client waited forever. Each gets JSON-RPC's parse error, and the next message is answered."""
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    deep = '{"jsonrpc":"2.0","id":2,"method":"ping","params":{"_meta":{"x":' + "[" * 5000 + "]" * 5000 + "}}}"
+    lines = (json.dumps(init), deep, "{bad", json.dumps({"jsonrpc": "2.0", "id": 3, "method": "ping"}))
+    proc = subprocess.Popen(HCTI, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=_env(tmp_path), cwd=tmp_path)  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    answers: list[dict[str, Any]] = []
+    reader = threading.Thread(target=lambda: answers.extend(json.loads(proc.stdout.readline()) for _ in range(4)), daemon=True)
+    try:
+        proc.stdin.write("".join(line + "\n" for line in lines))
+        proc.stdin.flush()
+        reader.start()
+        reader.join(60)  # the stream stays open until every answer is in: a closed one ends the session first
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+    assert len(answers) == 4, answers
+    assert answers[0]["id"] == 1 and "result" in answers[0]
+    for parse_error in answers[1:3]:
+        assert parse_error["id"] is None and parse_error["error"]["code"] == -32700
+        assert parse_error["error"]["message"].startswith("Parse error")
+    assert answers[3] == {"jsonrpc": "2.0", "id": 3, "result": {}}

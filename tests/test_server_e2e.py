@@ -385,3 +385,11 @@ def test_hcti_serve_in_a_project_folder_hands_out_no_files(tmp_path: Path, root:
         assert (tmp_path / ".hcti" / "index.sqlite").is_file()  # the store is there, and was not served
     finally:
         reap(proc)
+
+
+def test_a_405_names_every_method_of_its_path(serve: Callable[..., Served]) -> None:
+    """Found by Schemathesis (ST205): the Allow header named only the first route of a path."""
+    s = serve()
+    assert s.client.put("/v1/image/batch").headers["allow"] == "DELETE, POST"
+    r = s.client.put("/v1/image/0badc0de-0000-8000-8000-000000000001")
+    assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET, HEAD"

@@ -179,3 +179,47 @@ def test_an_out_folder_that_holds_the_sources_is_a_400(tmp_path: Path, out: str)
     error = json.loads(done.stderr.strip().splitlines()[-1])
     assert done.returncode != 0 and error["statusCode"] == 400 and error["error"] == "Bad Request"
     assert "--out must not be the source folder or contain it" in error["message"]
+
+
+@pytest.mark.parametrize("blocker", ["assets", "assets/hcti"])
+def test_a_file_in_the_way_of_an_image_changes_no_source(tmp_path: Path, blocker: str) -> None:
+    """Found by an independent probe: with a file where the images' folder goes, `--in-place` rewrote a.md to point
+    at an image it then failed to write. Every place is checked first, and nothing is written."""
+    src = tmp_path / "docs"
+    (src / blocker).parent.mkdir(parents=True, exist_ok=True)
+    (src / blocker).write_text("in the way")
+    page = "```hcti\n<p>x</p>\n```\n"
+    (src / "a.md").write_text(page)
+    done = hcti(tmp_path, "build", "docs", "--in-place")
+    error = json.loads(done.stderr.strip().splitlines()[-1])
+    assert done.returncode != 0 and error["statusCode"] == 400 and "is a file, not a folder" in error["message"]
+    assert (src / "a.md").read_text() == page
+
+
+def test_an_out_folder_inside_the_sources_that_holds_them_is_a_400(tmp_path: Path) -> None:
+    """Found by an independent probe: `--out docs/sub` replaced the source docs/sub/a.md with the copy of docs/a.md."""
+    src = tmp_path / "docs"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.md").write_text("# top\n")
+    (src / "sub" / "a.md").write_text("# precious\n")
+    for out in ("docs/sub", "/dev/null"):
+        done = hcti(tmp_path, "build", "docs", "--out", out)
+        error = json.loads(done.stderr.strip().splitlines()[-1])
+        assert done.returncode != 0 and error["statusCode"] == 400 and error["validation_errors"][0]["field"] == "out"
+    assert (src / "sub" / "a.md").read_text() == "# precious\n"
+    assert hcti(tmp_path, "build", "docs", "--out", "docs/built").returncode == 0  # a new folder inside is fine
+    assert hcti(tmp_path, "build", "docs", "--out", "docs/built").returncode == 0  # and so is a build's own, again
+
+
+def test_a_fifo_among_the_sources_is_not_a_source(tmp_path: Path) -> None:
+    """Found by an independent probe: a named pipe `fifo.md` hung the build forever; `pipe.txt` was a traceback."""
+    import os
+
+    src = tmp_path / "docs"
+    src.mkdir()
+    (src / "a.md").write_text("# a\n")
+    os.mkfifo(src / "fifo.md")
+    os.mkfifo(src / "pipe.txt")
+    done = hcti(tmp_path, "build", "docs", "--out", "out")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".hcti-build.json", "a.md"]
