@@ -84,8 +84,9 @@ def seed_material_fonts(root: Path) -> None:
 def compile_packages() -> None:
     """Bytecode for hcti_build and mkdocs_plugin, as `pip install` writes it: an editable checkout run with
     PYTHONDONTWRITEBYTECODE=1 would otherwise compile them in every hcti build (~0.1 s) and no plain one."""
-    import hcti_build
     import mkdocs_plugin
+
+    import hcti_build
 
     for package in (hcti_build, mkdocs_plugin):
         compileall.compile_dir(Path(package.__file__).parent, quiet=1)

@@ -29,7 +29,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from hcti_build import Engine, Store, find_chromium
-from hcti_build.chromium import ARGS
+from hcti_build.engine.chromium import ARGS
 
 CSS = """
 .card{width:1200px;height:630px;box-sizing:border-box;padding:72px;color:#fff;font-family:'Noto Sans',sans-serif;

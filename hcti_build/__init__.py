@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .assets import Asset, rewrite_markdown
-from .browser import CancelToken, Engine, cancellable
-from .build import Builder, BuildReport
-from .checker import Checker
-from .chromium import find_chromium
+from .engine.browser import CancelToken, Engine, cancellable
+from .engine.chromium import find_chromium
 from .errors import (
     BadRequestError,
     BrowserNotFoundError,
@@ -24,11 +21,14 @@ from .errors import (
     WriteError,
 )
 from .files import Tree, write_if_changed
-from .head import card_tags, meta_html
 from .options import IMAGE_FORMATS, CreateOptions, ImageQuery
-from .remote import RemoteTier, remote_tier
-from .store import Store
-from .templates import BUILTIN_TEMPLATES, Templates, card_options, card_site, file_data_uri
+from .pipeline.assets import Asset, rewrite_markdown
+from .pipeline.build import Builder, BuildReport
+from .pipeline.head import card_tags, meta_html
+from .pipeline.templates import BUILTIN_TEMPLATES, Templates, card_options, card_site, file_data_uri
+from .store.checker import Checker
+from .store.remote import RemoteTier, remote_tier
+from .store.store import Store
 
 __all__ = [
     "Tree",
@@ -80,13 +80,13 @@ def render(store: Store | None = None, *, query: ImageQuery | dict[str, Any] | N
 
 def load_ipython_extension(ip: Any) -> None:
     """`%load_ext hcti_build`: the `%%hcti` cell magic."""
-    from .jupyter import load
+    from .integrations.jupyter import load
 
     load(ip)
 
 
 def unload_ipython_extension(ip: Any) -> None:
     """`%unload_ext hcti_build`: close the browser and remove the magic."""
-    from .jupyter import unload
+    from .integrations.jupyter import unload
 
     unload(ip)

@@ -20,10 +20,10 @@ from IPython.utils.capture import capture_output
 from PIL import Image
 
 from hcti_build import Engine, HctiError, Store, find_chromium
+from hcti_build.api.server import create_app
+from hcti_build.api.serving import bind
+from hcti_build.api.signing import Credentials
 from hcti_build.network import Policy
-from hcti_build.server import create_app
-from hcti_build.serving import bind
-from hcti_build.signing import Credentials
 
 CREDS = Credentials("user-1", "secret-key-1")
 
@@ -246,7 +246,7 @@ def counting_chromium(tmp_path: Path) -> CountingChromium:
 
 def meta_tags(path: Path) -> dict[str, list[str]]:
     """A built page's meta tags (`property` or `name`), each key's contents in order."""
-    from hcti_build.head import read_head
+    from hcti_build.pipeline.head import read_head
 
     found: dict[str, list[str]] = {}
     for m in read_head(path.read_text()).metas:

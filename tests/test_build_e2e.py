@@ -13,7 +13,7 @@ import pytest
 from conftest import load
 
 from hcti_build import Engine, Store
-from hcti_build.build import Builder
+from hcti_build.pipeline.build import Builder
 
 BOX = '<div style="width:{w}px;height:{h}px;background:{c}"></div>'
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hcti_build.directives import parse_magic_line, scan_markdown, scan_notebook, scan_template
 from hcti_build.errors import DirectiveError
-from hcti_build.resolve import resolve
-from hcti_build.templates import Templates
+from hcti_build.pipeline.directives import parse_magic_line, scan_markdown, scan_notebook, scan_template
+from hcti_build.pipeline.resolve import resolve
+from hcti_build.pipeline.templates import Templates
 
 MD = """# Title
 

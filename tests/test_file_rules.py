@@ -10,9 +10,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hcti_build.bucket import Known, Malformed, Meta
 from hcti_build.files import Tree, plain_name
-from hcti_build.ids import parse_manifest
+from hcti_build.store.bucket import Known, Malformed, Meta
+from hcti_build.store.ids import parse_manifest
 
 PARTS = st.sampled_from(["a", "b.css", "..", ".", "", ".env", ".git", "x\x00y", "c:", "C:", "%2e", "\\", "link", "store"])
 NAMES = st.one_of(st.text(max_size=40), st.lists(PARTS, min_size=1, max_size=5).map("/".join))

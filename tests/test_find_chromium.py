@@ -39,7 +39,7 @@ def test_config_key_in_pyproject_relative_to_the_file(tmp_path: Path, monkeypatc
 def test_playwright_managed_browser_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HCTI_CHROMIUM", raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("hcti_build.chromium.CANDIDATES", ())
+    monkeypatch.setattr("hcti_build.engine.chromium.CANDIDATES", ())
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "pw"))
     shell = _exe(tmp_path / "pw" / "chromium_headless_shell-1200" / "chrome-linux" / "headless_shell")

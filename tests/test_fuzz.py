@@ -17,18 +17,6 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from hcti_build import HctiError
-from hcti_build.directives import (
-    Directive,
-    magic_own_arguments,
-    parse_attrs,
-    parse_magic_line,
-    scan_cells,
-    scan_markdown,
-    scan_notebook,
-    scan_template,
-)
-from hcti_build.head import card_tags, edit_head, read_head
-from hcti_build.imaging import apply, crop_box
 from hcti_build.options import (
     COMPAT_PARAMS,
     CREATE_PARAMS,
@@ -41,6 +29,18 @@ from hcti_build.options import (
     split_params,
     validate,
 )
+from hcti_build.pipeline.directives import (
+    Directive,
+    magic_own_arguments,
+    parse_attrs,
+    parse_magic_line,
+    scan_cells,
+    scan_markdown,
+    scan_notebook,
+    scan_template,
+)
+from hcti_build.pipeline.head import card_tags, edit_head, read_head
+from hcti_build.store.imaging import apply, crop_box
 
 settings.register_profile(
     "fuzz", max_examples=400, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]

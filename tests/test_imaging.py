@@ -9,7 +9,7 @@ from conftest import load
 from PIL import Image  # noqa: F401
 
 from hcti_build import BadRequestError, ImageQuery, UnsupportedFormatError
-from hcti_build.imaging import apply, crop_box
+from hcti_build.store.imaging import apply, crop_box
 
 
 def _q(qs: str) -> ImageQuery:

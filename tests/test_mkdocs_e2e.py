@@ -18,8 +18,8 @@ from PIL import Image
 
 from hcti_build import Checker as _Checker
 from hcti_build import ImageQuery, Store
-from mkdocs_plugin.meta import HeadLoader as _HeadLoader
-from mkdocs_plugin.meta import insert_meta as _insert_meta
+from hcti_build.integrations.mkdocs.meta import HeadLoader as _HeadLoader
+from hcti_build.integrations.mkdocs.meta import insert_meta as _insert_meta
 
 MKDOCS = [sys.executable, "-m", "mkdocs"]
 

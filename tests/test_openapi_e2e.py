@@ -27,10 +27,11 @@ from schemathesis.checks import (
 )
 from starlette.routing import Route
 
-from hcti_build import Engine, Store, openapi
+from hcti_build import Engine, Store
+from hcti_build.api import openapi
+from hcti_build.api.server import create_app
+from hcti_build.api.serving import bind
 from hcti_build.options import CreateOptions, ImageQuery, ListQuery, params_of
-from hcti_build.server import create_app
-from hcti_build.serving import bind
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]  # fmt: skip

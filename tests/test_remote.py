@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from hcti_build import BadRequestError, Store
-from hcti_build.bucket import Known, Malformed, Meta
-from hcti_build.ids import manifest_text, parse_manifest
-from hcti_build.maintenance import parse_age
-from hcti_build.remote import RemoteTier, configured_remote
+from hcti_build.store.bucket import Known, Malformed, Meta
+from hcti_build.store.ids import manifest_text, parse_manifest
+from hcti_build.store.maintenance import parse_age
+from hcti_build.store.remote import RemoteTier, configured_remote
 
 
 def test_manifests_round_trip_and_refuse_paths_outside_the_root() -> None:

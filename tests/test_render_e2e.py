@@ -12,7 +12,7 @@ from conftest import browser_pids, cmdline, load
 from PIL import Image
 
 from hcti_build import BadRequestError, CreateOptions, Engine, Store
-from hcti_build.rendering import DYNAMIC as _DYNAMIC
+from hcti_build.engine.rendering import DYNAMIC as _DYNAMIC
 
 
 def _img(store: Store, **params: object) -> Image.Image:
@@ -142,10 +142,10 @@ def test_public_render_helper(tmp_path: Path, engine: object) -> None:
 
 
 def test_google_fonts_resolved_locally_and_missing_ones_named(store: Store, caplog: pytest.LogCaptureFixture) -> None:
-    from hcti_build.chromium import missing_google_fonts
+    from hcti_build.engine.chromium import missing_google_fonts
 
     assert missing_google_fonts("Noto Sans|Liberation Serif") == []
-    with caplog.at_level("WARNING", logger="hcti_build.browser"):
+    with caplog.at_level("WARNING", logger="hcti_build.engine.browser"):
         store.create({"html": "<p style=\"font-family:'Noto Sans'\">x</p>", "google_fonts": "Noto Sans|Zzz Not A Font"})
     assert "Zzz Not A Font" in caplog.text and "Noto Sans'" not in caplog.text
 
@@ -306,7 +306,7 @@ def test_a_card_rendered_alone_after_concurrent_ones_is_captured(tmp_path: Path)
 def test_our_chromium_features_are_added_to_playwrights_not_put_in_their_place(tmp_path: Path) -> None:
     """One --enable-features and one --disable-features reach the browser: Playwright's lists with FEATURES added.
     A second switch of ours would replace Playwright's list (Chromium keeps the last), the cause of #17's hang."""
-    from hcti_build import chromium as browser
+    from hcti_build.engine import chromium as browser
 
     assert not any(a.startswith(("--enable-features", "--disable-features")) for a in browser.ARGS)
     before = browser_pids(os.getpid())

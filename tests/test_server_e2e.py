@@ -25,7 +25,7 @@ from hostile.canary import probe_page, readable
 from PIL import Image
 
 from hcti_build import Engine
-from hcti_build.signing import sign, signed_url
+from hcti_build.api.signing import sign, signed_url
 
 SEED_422 = "Sorry, we do not currently support that format. Valid image types are: jpg, webp or png"
 # 100x50 CSS px, left half red and right half blue: 200x100 at the HTML default device_scale of 2.
@@ -285,7 +285,7 @@ def test_a_client_that_hangs_up_cancels_its_render_and_leaks_no_page(serve: Call
 def test_gallery_in_a_real_browser(serve: Callable[..., Served], engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     from playwright.sync_api import sync_playwright
 
-    import hcti_build.server as server
+    import hcti_build.api.server as server
 
     monkeypatch.setattr(server, "GALLERY_PAGE", 2)
     s = serve()

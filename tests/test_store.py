@@ -79,7 +79,7 @@ def test_a_tombstone_wins_over_a_copy_that_is_not_asked_for(tmp_path: Path) -> N
     for it does (the same request renders the same id again)."""
     import sqlite3
 
-    from hcti_build.index import SCHEMA, record_image
+    from hcti_build.store.index import SCHEMA, record_image
 
     db = sqlite3.connect(":memory:", isolation_level=None)
     db.executescript(SCHEMA)

@@ -17,8 +17,8 @@ import pytest
 from conftest import alive, browser_pids, load, reap
 
 from hcti_build import Engine, Store
-from hcti_build.build import Builder, BuildReport
-from hcti_build.watch import Watcher
+from hcti_build.integrations.watch import Watcher
+from hcti_build.pipeline.build import Builder, BuildReport
 
 BOX = '```hcti\n<div style="width:{w}px;height:20px;background:{c}"></div>\n```\n'
 LINKED = '```hcti\n<link rel="stylesheet" href="{css}"><div class="{cls}"></div>\n```\n'

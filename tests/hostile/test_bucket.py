@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from hcti_build import CreateOptions, Engine, Store
-from hcti_build.ids import image_id_of
+from hcti_build.store.ids import image_id_of
 
 HCTI = [sys.executable, "-m", "hcti_build.cli"]
 PLANTED = "0badc0de-0000-8000-8000-000000000001"  # the name of the attacker's object

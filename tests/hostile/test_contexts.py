@@ -100,7 +100,7 @@ def test_a_window_that_got_past_the_sandbox_is_closed_with_its_render(
 ) -> None:
     """A Chromium that let a window open (the sandbox's CSP left out here): the pool closes it, with its context,
     before the page is lent again, so B is still white."""
-    import hcti_build.sandbox as sandbox
+    import hcti_build.engine.sandbox as sandbox
 
     monkeypatch.setattr(sandbox, "_sealed", lambda headers: dict(headers))
     s = serve()

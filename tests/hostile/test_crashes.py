@@ -95,7 +95,7 @@ def test_browser_killed_mid_render_is_relaunched_and_the_render_retried(
     # Three renders on a pool of two pages: two in flight and one waiting for a page when the browser dies.
     jobs = [in_background(store.create, box(c, ms_delay=1500)) for c in ("#f00", "#0f0", "#00f")]
     time.sleep(0.5)  # inside their ms_delay
-    with caplog.at_level(logging.WARNING, "hcti_build.browser"):
+    with caplog.at_level(logging.WARNING, "hcti_build.engine.browser"):
         kill(chromium() - before)
         for job in jobs:
             job["thread"].join(30)  # type: ignore[attr-defined]

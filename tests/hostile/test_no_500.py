@@ -23,8 +23,8 @@ from conftest import CREDS, Served
 from mcp import Client
 
 from hcti_build import Store
-from hcti_build.mcp import create_server, http_app
-from hcti_build.serving import bind
+from hcti_build.api.mcp import create_server, http_app
+from hcti_build.api.serving import bind
 
 HTML = "<div style='width:40px;height:20px;background:#0a0'></div>"
 DIGITS = "1" * 400

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from conftest import CREDS, Served, reap
 
-from hcti_build.signing import signed_url
+from hcti_build.api.signing import signed_url
 
 
 def test_a_build_sweeps_the_temporary_files_a_killed_build_left_in_its_output(tmp_path: Path) -> None:

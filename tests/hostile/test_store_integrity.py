@@ -18,7 +18,7 @@ import pytest
 from conftest import load
 
 from hcti_build import NotFoundError, Store
-from hcti_build.objects import Objects
+from hcti_build.store.objects import Objects
 
 RED = {"html": "<div style='width:40px;height:10px;background:#f00'></div>", "device_scale": 1}
 

@@ -1,0 +1,180 @@
+"""nbconvert: `HctiPreprocessor` and the `hcti-markdown` / `hcti-html` exporters.
+
+The preprocessor renders `%%hcti` code cells and `hcti` directives in Markdown cells from their source, with no
+kernel, through the same store as the magic (an unchanged cell is one hash). The exporters run it before
+output extraction, so `jupyter nbconvert --to hcti-markdown nb.ipynb` writes `nb.md` with links to
+`nb_files/hcti-<id>.png`, and `--to hcti-html` embeds the images. nbconvert is imported here only.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from pathlib import Path
+from typing import Any, cast
+
+from nbconvert.exporters import HTMLExporter, MarkdownExporter
+from nbconvert.preprocessors import Preprocessor
+from nbconvert.utils.exceptions import ConversionException
+from traitlets import Bool, List, Unicode
+from traitlets.config import Config
+
+from ..errors import DirectiveError, HctiError
+from ..pipeline.assets import Asset, data_uri, produce, reference_html
+from ..pipeline.directives import Directive, scan_cells
+from ..pipeline.notebook import notebook_output, prepare_magic, rewrite_cells
+from ..pipeline.resolve import Resolved, resolve
+from ..pipeline.templates import Templates
+from ..store.store import Store, default_store_path
+
+
+class HctiConversionError(ConversionException, HctiError):
+    """A directive that cannot be rendered: `nb.ipynb#cell3:1:1: message`, in the API's words."""
+
+    def __init__(self, exc: DirectiveError) -> None:
+        HctiError.__init__(self, str(exc), param=exc.param)
+
+
+class HctiPreprocessor(Preprocessor):
+    """Renders `%%hcti` cells and `hcti` Markdown directives into images, from the notebook's source."""
+
+    store = Unicode("", help="Store folder (default: $HCTI_STORE, else .hcti beside the notebook).").tag(config=True)
+    default_format = Unicode("", help="Format when a directive gives none (png, jpg, webp or pdf).").tag(config=True)
+    embed_images = Bool(
+        False,
+        help="Embed every image as a data: URI (self-contained HTML) instead of files beside the output, "
+        "referenced as <output_files_dir>/hcti-<id>.<ext>.",
+    ).tag(config=True)
+
+    def preprocess(self, nb: Any, resources: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        meta = resources.get("metadata") or {}
+        root = Path(meta.get("path") or ".").resolve()
+        shown = os.path.relpath(root / (str(meta.get("name") or "notebook") + ".ipynb"))
+        store = Store(self.store or default_store_path(root), root=root)
+        templates = Templates(root)
+        files_dir = str(resources.get("output_files_dir") or "")
+        used: set[str] = set()  # file names already placed, by us or by output extraction later
+        if not isinstance(resources.get("outputs"), dict):
+            resources["outputs"] = {}
+        try:
+            pairs: list[tuple[Directive, Resolved]] = []
+            for d in scan_cells(nb.cells, shown):
+                r = self._resolve(d, root, templates, nb.cells[d.cell])
+                if r is not None:
+                    pairs.append((d, r))
+                else:
+                    self._rehome_kept(d, nb.cells[d.cell], store, root, templates, files_dir, used, resources)
+
+            def replacement(d: Directive, r: Resolved) -> str:
+                asset = produce(store, r, d)
+                return reference_html(self._src(asset, r, files_dir, used, resources), asset, r)
+
+            def output(d: Directive, r: Resolved) -> Any:
+                return self._output(produce(store, r, d), r, files_dir, used, resources)
+
+            rewrite_cells(nb.cells, pairs, replacement=replacement, output=output)
+        except DirectiveError as exc:
+            self.log.error("%s", exc)
+            raise HctiConversionError(exc) from None
+        finally:
+            store.close()
+        return nb, resources
+
+    def _resolve(self, d: Directive, root: Path, templates: Templates, cell: Any) -> Resolved | None:
+        """None for a `--jinja` cell that needs the kernel and has the kernel's output (kept as it is)."""
+        if not prepare_magic(d, templates, has_output=bool(cell.get("outputs"))):
+            return None
+        return resolve(d, root, "", templates, default_format=self.default_format or None)
+
+    def _rehome_kept(
+        self,
+        d: Directive,
+        cell: Any,
+        store: Store,
+        root: Path,
+        templates: Templates,
+        files_dir: str,
+        used: set[str],
+        resources: dict[str, Any],
+    ) -> None:
+        """A kept `--jinja` output shows WebP as a data: URI and PDF as a link the kernel chose; when the store has
+        that image, it is placed like every other image. The query comes from the cell's line (--jinja leaves it)."""
+        for i, out in enumerate(cell.get("outputs", [])):
+            data = out.get("data", {})
+            m = re.fullmatch(r"<hcti image ([0-9a-f-]{36})>", str(data.get("text/plain", "")))
+            if not m or "text/html" not in data:
+                continue
+            d.body = "<!-- the kernel's output -->"
+            try:
+                r = resolve(d, root, "", templates, default_format=self.default_format or None)
+                asset = produce(store, r, d, image_id=m.group(1))
+            except DirectiveError:
+                continue  # not in this store (run elsewhere): kept as it is
+            cell.outputs[i] = self._output(asset, r, files_dir, used, resources)
+
+    def _src(self, asset: Asset, r: Resolved, files_dir: str, used: set[str], resources: dict[str, Any]) -> str:
+        """Where an image placed by us lives: a data: URI, or a file in the output's files folder."""
+        if self.embed_images:
+            return data_uri(asset, r.query.format)
+        name = posixpath.join(files_dir, f"hcti-{asset.name}") if files_dir else f"hcti-{asset.name}"
+        if name not in used:
+            used.add(name)
+            resources["outputs"][name] = asset.data
+        return name
+
+    def _output(self, asset: Asset, r: Resolved, files_dir: str, used: set[str], resources: dict[str, Any]) -> Any:
+        from nbformat import from_dict
+
+        out = notebook_output(asset, r)
+        if self.embed_images:
+            # An <img> of our own rather than image/png: nbconvert's lab template drops an image output's alt text.
+            if asset.pixels is not None:
+                out = notebook_output(asset, r, data_uri(asset, r.query.format), inline=False)
+            return from_dict(out)
+        name = posixpath.join(files_dir, out["metadata"]["filename"]) if files_dir else out["metadata"]["filename"]
+        if "text/html" not in out["data"] and name not in used:
+            used.add(name)  # output extraction writes it, under the file name in its metadata
+            return from_dict(out)
+        # WebP and PDF (no output type of their own in nbconvert's templates), and an image shown twice
+        # (extraction refuses a file name used twice): a reference to the one file.
+        return from_dict(notebook_output(asset, r, self._src(asset, r, files_dir, used, resources), inline=False))
+
+
+def _before_extraction(exporter: type[Any]) -> list[Any]:
+    """The exporter's default preprocessors with ours inserted before output extraction."""
+    out = list(exporter.class_traits()["default_preprocessors"].default())
+    extract = "nbconvert.preprocessors.ExtractOutputPreprocessor"
+    at = out.index(extract) if extract in out else len(out)
+    out.insert(at, "hcti_build.nbconvert.HctiPreprocessor")
+    return out
+
+
+class _RunsHcti:
+    """Exporter mixin: HctiPreprocessor enabled, with `hcti_options` on top."""
+
+    hcti_options: dict[str, Any] = {}
+
+    @property
+    def default_config(self) -> Config:
+        c = cast(Any, super()).default_config.copy()
+        c.merge(Config({"HctiPreprocessor": {"enabled": True, **self.hcti_options}}))
+        return c
+
+
+class HctiMarkdownExporter(_RunsHcti, MarkdownExporter):
+    """`--to hcti-markdown`: Markdown with `%%hcti` images extracted as `<name>_files/hcti-<id>.<ext>`."""
+
+    export_from_notebook = "Markdown with hcti images"
+    default_preprocessors = List(_before_extraction(MarkdownExporter)).tag(config=True)
+
+
+class HctiHTMLExporter(_RunsHcti, HTMLExporter):
+    """`--to hcti-html`: HTML with `%%hcti` images embedded (data: URIs), one self-contained file."""
+
+    export_from_notebook = "HTML with hcti images"
+    default_preprocessors = List(_before_extraction(HTMLExporter)).tag(config=True)
+    hcti_options = {"embed_images": True}
+
+
+__all__ = ["HctiConversionError", "HctiHTMLExporter", "HctiMarkdownExporter", "HctiPreprocessor"]

@@ -1,0 +1,383 @@
+"""`hcti og`: a social card for every page of a built site, whatever made it (Zensical, Sphinx, Jupyter Book,
+Hugo, plain HTML), and the page's og:/twitter: tags pointing at it.
+
+Each page is read (`head.read_head`), its card is made in one of the hosted API's two OG Image modes (a
+template rendered with the page's values, or a screenshot of the page itself when it names an `hcti:selector`),
+content-addressed through the store (an unchanged page is a store hit, no browser), written into the site, and
+the page's head is edited in place (`head.edit_head`): a second run renders nothing and changes no byte.
+
+The chain: `SiteCards.run` -> `_read_all` (pages, skips) -> `_submit_all` (each page's card request; hits
+written, misses submitted to the engine's pages) -> `_collect` (each rendered card written as it finishes).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import posixpath
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from .. import options
+from ..engine.browser import Engine
+from ..errors import BadRequestError, HctiError
+from ..files import Tree, atomic_write, settled, stamp, write_if_changed
+from ..options import CREATE_PARAMS, CreateOptions, ImageQuery
+from ..pipeline import head, templates
+from ..pipeline.assets import Asset
+from ..pipeline.head import Head, card_tags, edit_head, read_head, tag_span
+from ..pipeline.site import common_suffix, opted_out, site_pages, strip_suffix, template_values, url_path
+from ..pipeline.templates import BUILTIN_TEMPLATES, Templates, card_options, card_site
+from ..store.remote import remote_tier
+from ..store.store import Store
+
+# The tags a card owns: written anew on every run. The page's own og:title, og:description, og:url, og:type and
+# og:site_name (and twitter:title/description) are added only where the page has none.
+REPLACED = ("og:image", "og:image:type", "og:image:width", "og:image:height", "og:image:alt", "twitter:card", "twitter:image")
+# Page metadata read as the hosted API's OG Image Configs read it: `hcti:NAME` creation parameters.
+PAGE_PARAMS = (
+    "selector",
+    "css",
+    "viewport_width",
+    "viewport_height",
+    "ms_delay",
+    "max_wait_ms",
+    "render_when_ready",
+    "transparent_background",
+)
+CARD_SIZE = (1200, 630)
+VIEWPORT = ("viewport_width", "viewport_height")
+
+
+@dataclass(frozen=True)
+class OgSettings:
+    """What `hcti og` was asked: the site folder and how its cards are made and referred to."""
+
+    site: Path
+    site_url: str | None = None  # absolute URLs are made from it; else from each page's canonical URL
+    template: Path | None = None  # a Jinja2 HTML card; default: the built-in one
+    screenshot: bool = False  # every page a screenshot of itself, not only those with hcti:selector
+    cards_dir: str = "assets/images/social"
+    format: str = "png"
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    site_name: str | None = None
+
+
+@dataclass
+class OgPage:
+    """One page and its card: what was read, the request, and (once made) the card."""
+
+    rel: str  # the HTML file, relative to the site folder (posix)
+    text: str
+    head: Head
+    data: bytes = b""  # the file's bytes as read
+    url: str = ""  # the page's absolute URL
+    base_url: str = ""  # the URL the site folder is served at
+    title: str = ""
+    description: str = ""
+    site_name: str = ""
+    options: CreateOptions | None = None
+    store: Store | None = None
+    base: str = ""
+    image_id: str | None = None
+    rendered: bool = False
+
+
+@dataclass
+class OgReport:
+    """What a run did: pages given a card (``rendered`` of them rendered now), pages skipped (opted out,
+    redirect stubs), and `page: reason` errors."""
+
+    errors: list[str] = field(default_factory=list)
+    pages: int = 0
+    rendered: int = 0
+    skipped: int = 0
+    from_remote: str = ""  # " (N from <remote>)" when the store has a remote
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        head = "hcti og failed" if self.errors else "hcti og"
+        return (
+            f"{head}: {self.pages} pages, {self.rendered} rendered, {self.pages - self.rendered} reused{self.from_remote}, "
+            f"{self.skipped} skipped in {self.seconds:.1f} s"
+        )
+
+
+class SiteCards:
+    """The cards of one built site, in the store at ``store_path`` opened at its two roots (the card template's
+    folder, and the site itself for screenshots) on one ``engine``."""
+
+    def __init__(self, settings: OgSettings, store_path: Path, engine: Engine, *, jobs: int | None = None) -> None:
+        self.settings = settings
+        self.site = settings.site.resolve()
+        if not self.site.is_dir():
+            raise BadRequestError(f"{settings.site} is not a folder", param="site")
+        # Cards are written by the file rules: inside the site, never through a folder that leads out of it.
+        self.tree = Tree.of(self.site)
+        self.cards_dir = settings.cards_dir.strip("/")
+        self.tree.output(self.cards_dir, "cards_dir")
+        remote = remote_tier(None, self.site) or ""  # one tier for both roots: one warning, one count
+        self.site_store = Store(store_path, root=self.site, engine=engine, remote=remote)
+        if settings.template is not None:
+            template = settings.template.resolve()
+            if not template.is_file():
+                raise BadRequestError(f"template {settings.template} not found", param="template")
+            self.templates, self.template_name = Templates(template.parent, cache=True), template.name
+        else:
+            self.templates, self.template_name = Templates(BUILTIN_TEMPLATES, cache=True), "card.html"
+        self.card_store = Store(store_path, root=self.templates.root, engine=engine, remote=remote)
+        self.query = ImageQuery.from_mapping({"format": settings.format})
+        self.jobs = jobs or self.site_store.concurrency
+        self.memo = PageMemo(self.site_store.path / "og-memo" / f"{_digest(str(self.site))}.json", self._memo_header())
+
+    def _memo_header(self) -> dict[str, Any]:
+        """What a page's card and tags depend on besides the page: the settings, the template's bytes, the
+        Chromium, and hcti-build's code."""
+        settings = {k: str(v) for k, v in vars(self.settings).items() if k != "site"}
+        template = (self.templates.root / self.template_name).read_bytes()
+        code = [Path(m.__file__ or "").stat().st_mtime_ns for m in (sys.modules[__name__], head, templates, options)]
+        return {"version": PageMemo.VERSION, "settings": settings, "template": _digest(template), "code": code,
+                "fingerprint": self.site_store.fingerprint()}  # fmt: skip
+
+    def close(self) -> None:
+        self.site_store.close()
+        self.card_store.close()
+
+    def run(self, on_progress: Callable[[int, int], None] | None = None) -> OgReport:
+        t0 = time.perf_counter()
+        report = OgReport()
+        mark = self.site_store.remote_mark()
+        pages = self._read_all(report)
+        titles = [p.head.title for p in pages] + self.memo.titles  # every page's, read now or remembered
+        site_name = self.settings.site_name or common_suffix(titles)
+        # The store's misses render on the engine's pages while the other pages are prepared and written.
+        with concurrent.futures.ThreadPoolExecutor(self.jobs, thread_name_prefix="hcti-og") as pool:
+            misses = self._submit_all(pages, site_name, pool, report)
+            self._collect(misses, report, on_progress)
+        self.memo.save()
+        report.seconds = time.perf_counter() - t0
+        report.from_remote = self.site_store.remote_note(mark)
+        return report
+
+    # -- reading --------------------------------------------------------------------------------------
+    def _read_all(self, report: OgReport) -> list[OgPage]:
+        pages = []
+        for rel in site_pages(self.site, self.settings.include, self.settings.exclude):
+            if self.memo.unchanged(self.site, rel):  # left as the last run made it: nothing to read
+                report.pages += 1
+                continue
+            data = (self.site / rel).read_bytes()
+            text = data.decode("utf-8", "surrogateescape")  # every byte kept as it was
+            head = read_head(text)
+            if opted_out(head):
+                report.skipped += 1
+                self.memo.forget(rel)
+                continue
+            pages.append(OgPage(rel, text, head, data))
+        return pages
+
+    # -- each page's card -----------------------------------------------------------------------------
+    def _request(self, page: OgPage, site_name: str | None, report: OgReport) -> bool:
+        """The page's URLs, values and card request; False (with the error reported) when it cannot have one."""
+        try:
+            page.url, page.base_url = self._urls(page)
+            head = page.head
+            title = head.get("og:title") or strip_suffix(head.title, site_name) or site_name or page.rel
+            page.title, page.description = title, head.get("og:description") or head.get("description") or ""
+            page.site_name = head.get("og:site_name") or site_name or urlsplit(page.base_url).netloc
+            params = self._page_params(head)
+            if self.settings.screenshot or params.get("selector"):
+                page.options, page.store, page.base = self._screenshot(page, params), self.site_store, posixpath.dirname(page.rel)
+            else:
+                page.options, page.store = self._templated(page, params), self.card_store
+            page.image_id = page.store.lookup(page.options, base=page.base)
+        except HctiError as exc:
+            report.errors.append(f"{page.rel}: {exc.message}")
+            return False
+        return True
+
+    def _urls(self, page: OgPage) -> tuple[str, str]:
+        """The page's absolute URL and the site folder's. og:image must be absolute: from --site-url, else from
+        the page's canonical URL."""
+        path = url_path(page.rel)
+        if self.settings.site_url:
+            base = self.settings.site_url.rstrip("/") + "/"
+            return base + path, base
+        canonical = page.head.canonical
+        if not urlsplit(canonical).scheme.startswith("http"):
+            raise BadRequestError(
+                "og:image must be an absolute URL: give --site-url (or site_url under [tool.hcti]); this page has no "
+                "absolute canonical URL either",
+                param="site_url",
+            )
+        if path and canonical.rstrip("/").endswith(path.rstrip("/")):
+            return canonical, canonical.rstrip("/")[: -len(path.rstrip("/"))]
+        if not path:
+            return canonical, canonical if canonical.endswith("/") else canonical + "/"
+        return canonical, urljoin(canonical, "/".join([".."] * path.rstrip("/").count("/")) or "./")
+
+    def _page_params(self, head: Head) -> dict[str, Any]:
+        return {name: value for name in PAGE_PARAMS if (value := head.get(f"hcti:{name}")) not in (None, "")}
+
+    def _screenshot(self, page: OgPage, params: dict[str, Any]) -> CreateOptions:
+        """The page itself, loaded from the site folder, at the card's viewport: its element, or the viewport."""
+        theirs = [m for m in page.head.metas if m.key.startswith(("og:", "twitter:"))]
+        html, pos = [], 0  # without the tags a run writes, so that writing them does not change the card
+        for m in theirs:
+            start, end = tag_span(page.text, m)
+            html.append(page.text[pos:start])
+            pos = end
+        html.append(page.text[pos:])
+        size = dict(zip(VIEWPORT, CARD_SIZE, strict=True))
+        return CreateOptions.from_mapping({**size, "device_scale": 1, **params, "html": "".join(html)})
+
+    def _templated(self, page: OgPage, params: dict[str, Any]) -> CreateOptions:
+        """The card template rendered with the page's values and its `html:tv:` template values."""
+        head = page.head
+        size = {
+            name: CREATE_PARAMS[name].read(params.pop(name, default)) for name, default in zip(VIEWPORT, CARD_SIZE, strict=True)
+        }
+        width, height = size["viewport_width"], size["viewport_height"]
+        options = card_options()
+        site = card_site(page.site_name, page.base_url, options, language=head.lang or "en")
+        values = {
+            **template_values(head),
+            "page": {"title": page.title, "description": page.description, "url": page.url, "lang": head.lang, "dir": head.dir},
+            "site": site,
+            "options": options,
+            "width": width,
+            "height": height,
+        }
+        html, _ = self.templates.render(self.template_name, values)
+        if version := head.get("hcti:content_version"):
+            html += f"\n<!-- content_version: {version} -->"  # a new version is a new request, a new image
+        return CreateOptions.from_mapping({**size, "device_scale": 1, **params, "html": html})
+
+    # -- rendering and writing ------------------------------------------------------------------------
+    def _submit_all(
+        self, pages: list[OgPage], site_name: str | None, pool: concurrent.futures.Executor, report: OgReport
+    ) -> dict[concurrent.futures.Future[tuple[str, bool]], OgPage]:
+        """Each page's card request: a store hit is written at once, a miss submitted for rendering."""
+        misses = {}
+        for page in pages:
+            if not self._request(page, site_name, report):
+                continue
+            if page.image_id is None:
+                misses[pool.submit(self._ensure, page)] = page
+            else:
+                self._write(page, report)
+        return misses
+
+    def _collect(
+        self,
+        misses: dict[concurrent.futures.Future[tuple[str, bool]], OgPage],
+        report: OgReport,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> None:
+        """Each rendered card written as its render finishes; a failed one reported with its page."""
+        for done, fut in enumerate(concurrent.futures.as_completed(misses), 1):
+            page = misses[fut]
+            try:
+                page.image_id, page.rendered = fut.result()
+                self._write(page, report)
+            except HctiError as exc:
+                report.errors.append(f"{page.rel}: {exc.message}")
+            if on_progress:
+                on_progress(done, len(misses))
+
+    @staticmethod
+    def _ensure(page: OgPage) -> tuple[str, bool]:
+        assert page.store is not None and page.options is not None
+        return page.store.ensure(page.options, base=page.base)
+
+    def _write(self, page: OgPage, report: OgReport) -> None:
+        """The page's card into the site, and its tags into the page."""
+        assert page.store is not None and page.image_id is not None
+        cards_dir = self.cards_dir
+        try:
+            asset = Asset.load(page.store, page.image_id, self.query).slim()
+            asset.write(self.tree.output(f"{cards_dir}/{asset.name}", "cards_dir"))
+            assert asset.pixels is not None
+            image_url = page.base_url + f"{cards_dir}/{asset.name}"
+            tags = card_tags(page.title, page.description, page.url, image_url, asset.mime, asset.pixels, page.site_name)
+            data = self._edit(page, tags)
+            self.memo.record(self.site, page.rel, f"{cards_dir}/{asset.name}", page.head.title, data)
+        except HctiError as exc:
+            report.errors.append(f"{page.rel}: {exc.message}")
+            return
+        report.pages += 1
+        report.rendered += page.rendered
+
+    def _edit(self, page: OgPage, tags: dict[str, str]) -> bytes:
+        """The page's tags written into it (when they change it); returns its bytes as they now are."""
+        text = edit_head(page.text, page.head, tags, REPLACED)
+        if text == page.text:
+            return page.data
+        data = text.encode("utf-8", "surrogateescape")
+        write_if_changed(self.site / page.rel, data)
+        return data
+
+
+class PageMemo:
+    """The pages the last run left with their card: a page whose file is the one it saw (same inode, size and
+    mtime; and, when the mtime is too recent to tell (`files.settled`), the same bytes) and whose card is still in
+    the site needs no reading. It holds only for the same header (settings, template, Chromium, code)."""
+
+    VERSION = 3
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path, self.header = path, header
+        self.pages: dict[str, list[Any]] = {}
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("header") == header:
+                self.pages = dict(saved["pages"])
+        except (OSError, ValueError, TypeError, AttributeError, KeyError):
+            pass  # no memo yet, or another's: every page is read
+        self.saved = dict(self.pages)
+        self.titles: list[str] = []  # of the pages found unchanged (what the site's name is read from)
+
+    def unchanged(self, site: Path, rel: str) -> bool:
+        entry, now = self.pages.get(rel), stamp(site / rel)
+        if not entry or not now or entry[:3] != list(now) or not (site / entry[4]).is_file():
+            return False
+        if settled(now[2]) or _file_digest(site / rel) == entry[3]:
+            self.titles.append(entry[5])
+            return True
+        return False
+
+    def record(self, site: Path, rel: str, card: str, title: str, data: bytes) -> None:
+        """``rel`` as this run left it: its stamp, the digest of its bytes ``data``, its card and title."""
+        now = stamp(site / rel)
+        if now:
+            self.pages[rel] = [*now, _digest(data), card, title]
+
+    def forget(self, rel: str) -> None:
+        self.pages.pop(rel, None)
+
+    def save(self) -> None:
+        if self.pages == self.saved:
+            return
+        data = json.dumps({"header": self.header, "pages": self.pages}, sort_keys=True).encode()
+        try:
+            atomic_write(self.path, data, durable=False)
+        except HctiError:
+            pass  # a memo that cannot be written costs the next run its reading, nothing else
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        return _digest(path.read_bytes())
+    except OSError:
+        return None
+
+
+def _digest(data: str | bytes) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()[:32]

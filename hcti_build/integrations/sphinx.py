@@ -1,0 +1,336 @@
+"""`hcti_build.sphinx`: social cards and the `hcti` directive for Sphinx (and Jupyter Book 1), with Sphinx's own
+conventions.
+
+    extensions = ["hcti_build.sphinx"]
+    hcti_site_url = "https://example.org/docs/"     # default: html_baseurl
+
+Each page's card is the built-in card (or `hcti_cards_template`) rendered through hcti-build's store: what a
+page's card says is collected as its source is read (`doctree-read`, kept in the environment, merged from
+parallel readers), every card is looked up or rendered once reading is done (`env-updated`, in the main process,
+concurrently on one warm engine), and each page written gets its card file and its og:/twitter: tags through
+`html-page-context`'s `metatags`, skipping any tag another extension wrote. An unchanged page's card is a store
+hit: a rebuild of unchanged sources launches no browser. A page opts out with `:hcti_card: false` at its top
+(MyST: `hcti_card: false` in its front matter).
+
+The `hcti` directive (reST `.. hcti::`, MyST ```` ```{hcti} ````) renders its body, HTML, with the API's
+parameters as options, into an image node: every builder shows it (HTML as an `<img>` at its CSS size, LaTeX and
+EPUB with the image file).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+from ..engine.browser import Engine
+from ..errors import BadRequestError, HctiError
+from ..files import Tree
+from ..options import CREATE_PARAMS, IMAGE_FORMATS, QUERY_PARAMS, CreateOptions, ImageQuery
+from ..pipeline.assets import Asset, display_size, produce
+from ..pipeline.directives import TAG_KEYS, Directive
+from ..pipeline.head import card_tags, meta_html, read_head
+from ..pipeline.resolve import resolve
+from ..pipeline.templates import BUILTIN_TEMPLATES, Templates, card_options, card_site, file_data_uri
+from ..store.remote import RemoteTier, remote_tier
+from ..store.store import Store, default_store_path
+
+log = logging.getLogger(__name__)
+_OFF = ("false", "0", "no", "off")
+
+
+class SphinxCards:
+    """The cards of one Sphinx build: the store and engine, and each page's card (its image id once made)."""
+
+    def __init__(self, app: Sphinx) -> None:
+        config = app.config
+        _check_types(config)
+        self.app = app
+        self.pid = os.getpid()
+        # Cards are written by the file rules: inside the output, never through a folder that leads out of it.
+        self.cards_dir = config.hcti_cards_dir.strip("/")
+        Tree.of(app.outdir).output(self.cards_dir, "hcti_cards_dir")
+        self.engine = Engine(isolate=False)  # one author's pages: a static card replaces the one before in place
+        if config.hcti_cards_template:
+            template = _project_file(Path(app.confdir), config.hcti_cards_template, "hcti_cards_template")
+            self.templates, self.template_name = Templates(template.parent, cache=True), template.name
+        else:
+            self.templates, self.template_name = Templates(BUILTIN_TEMPLATES, cache=True), "card.html"
+        self.store = Store(_store_path(app), root=self.templates.root, engine=self.engine, remote=_remote(app))
+        self.logo = _logo(Path(app.srcdir), config.html_logo)  # read once: every card shows it
+        self.query = ImageQuery.from_mapping({"format": config.hcti_cards_format})
+        self.site_url = (config.hcti_site_url or config.html_baseurl or "").rstrip("/") + "/"
+        self.cards: dict[str, concurrent.futures.Future[str] | str] = {}
+        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        if os.getpid() == self.pid:
+            if self.pool is not None:  # cards of pages this build did not write are not rendered now
+                self.pool.shutdown(wait=True, cancel_futures=True)
+            self.store.close()
+            self.engine.close()
+
+    # -- every page's card, once the sources are read ------------------------------------------------------
+    def submit_all(self, env: BuildEnvironment) -> None:
+        """Each page's card looked up, the misses rendered concurrently; waited for when pages are written in
+        parallel (the writers are other processes: they only read the store)."""
+        pool = self.pool = concurrent.futures.ThreadPoolExecutor(self.store.concurrency, thread_name_prefix="hcti-sphinx")
+        for docname, info in sorted(_pages(env).items()):
+            if str(info.get("card", "")).strip().lower() in _OFF:
+                continue
+            try:
+                opts = self._options(env, docname, info)
+            except HctiError as exc:
+                log.warning("hcti: card for %s: %s", docname, exc.message, location=docname, type="hcti")
+                continue
+            hit = self.store.lookup(opts)
+            self.cards[docname] = hit or pool.submit(self._ensure, opts)
+        pool.shutdown(wait=self.app.parallel > 1)
+
+    def _ensure(self, opts: CreateOptions) -> str:
+        return self.store.ensure(opts)[0]
+
+    def _options(self, env: BuildEnvironment, docname: str, info: dict[str, Any]) -> CreateOptions:
+        config = env.config
+        options = {**card_options(), **config.hcti_cards_options}
+        site = card_site(config.project, self.site_url, options, logo=self.logo, language=config.language or "en")
+        page = {
+            "title": _title(env, docname),
+            "description": info.get("description", ""),
+            "url": self.page_url(docname),
+            "meta": {},
+        }
+        values = {"page": page, "site": site, "options": options, "width": 1200, "height": 630}
+        html, _ = self.templates.render(self.template_name, values)
+        return CreateOptions.from_mapping({"html": html, "viewport_width": 1200, "viewport_height": 630, "device_scale": 1})
+
+    def page_url(self, docname: str) -> str:
+        return self.site_url + self.app.builder.get_target_uri(docname)
+
+    # -- a page being written ------------------------------------------------------------------------------
+    def tags(self, docname: str, title: str, description: str) -> dict[str, str] | None:
+        """The page's card written into the site, and its tags; None when it has no card."""
+        job = self.cards.get(docname)
+        if job is None:
+            return None
+        if os.getpid() != self.pid:  # a parallel writer: the parent's connections are not its own
+            self.store = Store(self.store.path, root=self.store.root, engine=self.engine, remote="")  # cards are local now
+            self.pid = os.getpid()
+        image_id = job if isinstance(job, str) else job.result()
+        asset = Asset.load(self.store, image_id, self.query).slim()
+        cards_dir = self.cards_dir
+        asset.write(Tree.of(self.app.outdir).output(f"{cards_dir}/{asset.name}", "hcti_cards_dir"))
+        assert asset.pixels is not None
+        image_url = self.site_url + f"{cards_dir}/{asset.name}"
+        project = self.app.config.project
+        return card_tags(title, description, self.page_url(docname), image_url, asset.mime, asset.pixels, project)
+
+
+def _pages(env: BuildEnvironment) -> dict[str, dict[str, Any]]:
+    if not hasattr(env, "hcti_pages"):
+        env.hcti_pages = {}  # type: ignore[attr-defined]
+    pages: dict[str, dict[str, Any]] = env.hcti_pages  # type: ignore[attr-defined]
+    return pages
+
+
+def _logo(srcdir: Path, logo: str | None) -> str | None:
+    """The project's logo (`html_logo`) as a data: URI, if it is a local file (a new logo, new cards)."""
+    return None if not logo or urlsplit(logo).scheme else file_data_uri(srcdir / logo)
+
+
+def _title(env: BuildEnvironment, docname: str) -> str:
+    """A page's title as text (its markup rendered), or the project's name."""
+    return env.titles[docname].astext() if docname in env.titles else env.config.project
+
+
+def _remote(app: Sphinx) -> RemoteTier | str:
+    """The build's remote tier, shared by cards and directives (one warning, one count), warning through Sphinx;
+    made again in a forked reader, which must not use its parent's connections."""
+    made: tuple[int, RemoteTier | None] | None = getattr(app, "hcti_remote_tier", None)
+    if made is None or made[0] != os.getpid():
+        # Said at INFO: a cache's outage must not fail `sphinx-build -W` (HCTI_REMOTE_REQUIRED=1 makes it an error).
+        made = (os.getpid(), remote_tier(None, Path(app.confdir), log.info, option=app.config.hcti_remote))
+        app.hcti_remote_tier = made  # type: ignore[attr-defined]
+    return made[1] or ""
+
+
+def _store_path(app: Sphinx) -> Path:
+    """`hcti_store` relative to conf.py, else $HCTI_STORE or `.hcti` beside it."""
+    confdir = Path(app.confdir)
+    return confdir / app.config.hcti_store if app.config.hcti_store else default_store_path(confdir)
+
+
+class HctiDirective(SphinxDirective):
+    """`.. hcti::` with the API's parameters as options (and alt, class, css_file); the body is HTML whose
+    relative URLs resolve from the source file's folder. Bad options are warnings located at the directive."""
+
+    has_content = True
+    option_spec = {
+        **{name: directives.flag if p.flag else directives.unchanged for name, p in {**CREATE_PARAMS, **QUERY_PARAMS}.items()},
+        **{name: directives.unchanged for name in (*TAG_KEYS, "css_file")},
+    }
+
+    def run(self) -> list[nodes.Node]:
+        env = self.env
+        attrs = {k.replace("-", "_"): True if v is None else v for k, v in self.options.items()}
+        source = Path(env.doc2path(env.docname)).relative_to(env.srcdir).as_posix()
+        found = Directive(self.get_location(), self.lineno, 1, "fence", 0, 0, attrs=attrs, body="\n".join(self.content))
+        try:
+            r = resolve(found, Path(env.srcdir), source, Templates(Path(env.srcdir)))
+            if r.query.format == "pdf":
+                raise BadRequestError("format pdf is not an image: use png, jpg or webp here", param="format")
+            asset = produce(_directive_store(self.env.app), r)
+        except HctiError as exc:
+            log.warning("%s", exc.message, location=(env.docname, self.lineno), type="hcti")
+            return []
+        for dep in r.deps:
+            env.note_dependency(Path(env.srcdir) / dep)
+        assert asset.source is not None and asset.pixels is not None
+        width, height = display_size(asset.pixels, r)
+        here = Path(env.doc2path(env.docname)).parent
+        uri = Path(os.path.relpath(asset.source, here)).as_posix()
+        image = nodes.image(uri=uri, alt=r.alt, width=f"{width}px", height=f"{height}px", classes=[r.cls] if r.cls else [])
+        return [image]
+
+
+# The extension's options and the types they take (Sphinx warns about another type, and goes on with it).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "hcti_cards_template": (str, type(None)), "hcti_cards_options": (dict,), "hcti_cards_format": (str,),
+    "hcti_cards_dir": (str,), "hcti_site_url": (str, type(None)), "hcti_store": (str, type(None)),
+    "hcti_remote": (str, type(None)),
+}  # fmt: skip
+
+
+def _check_types(config: Any) -> None:
+    for name, types in _TYPES.items():
+        value = getattr(config, name)
+        if not isinstance(value, types):
+            raise BadRequestError(f"{name} must be {' or '.join(t.__name__ for t in types)}, not {value!r}", param=name)
+
+
+def _project_file(confdir: Path, value: str, name: str) -> Path:
+    """A file the configuration names (relative to conf.py's folder), held to the file rules there: inside the
+    project once symlinks are resolved, no hidden part; a 400 naming the option otherwise."""
+    found = Tree.of(confdir).file(os.path.relpath(confdir / value, confdir).replace(os.sep, "/"))
+    if found is None:
+        raise BadRequestError(f"{name} {value!r} must be a file inside the project's folder {confdir}", param=name)
+    return found
+
+
+def _directive_store(app: Sphinx) -> Store:
+    """The store the directive's images are made in: rooted at the source folder (relative URLs in a body resolve
+    from their file's folder under it), with the cards' engine when there is one."""
+    store: Store | None = getattr(app, "hcti_directive_store", None)
+    if store is None or store.root != Path(app.srcdir).resolve():
+        cards: SphinxCards | None = getattr(app, "hcti_cards", None)
+        engine = cards.engine if cards is not None else Engine(isolate=False)
+        store = Store(_store_path(app), root=app.srcdir, engine=engine, remote=_remote(app))
+        app.hcti_directive_store = store  # type: ignore[attr-defined]
+    return store
+
+
+# -- Sphinx's events: each hands off to SphinxCards ---------------------------------------------------------
+def _builder_inited(app: Sphinx) -> None:
+    if not app.config.hcti_cards or app.builder.format != "html" or app.builder.name.startswith("epub"):
+        return  # cards are for pages on the web
+    if not (app.config.hcti_site_url or app.config.html_baseurl):
+        log.warning(
+            "hcti: hcti_site_url (or html_baseurl) is not set: og:image needs an absolute URL; no cards are made",
+            type="hcti",
+        )
+        return
+    try:
+        app.hcti_cards = SphinxCards(app)  # type: ignore[attr-defined]
+    except HctiError as exc:
+        log.warning("hcti: %s", exc.message, type="hcti")
+
+
+def _doctree_read(app: Sphinx, doctree: nodes.document) -> None:
+    """What the page's card says, kept in the environment (pickled, so an unchanged page is not read again)."""
+    env = app.env
+    meta = env.metadata.get(env.docname, {})
+    description = next((n.get("content", "") for n in doctree.findall(nodes.meta) if n.get("name") == "description"), "")
+    _pages(env)[env.docname] = {"description": str(description), "card": str(meta.get("hcti_card", ""))}
+
+
+def _env_purge_doc(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+    _pages(env).pop(docname, None)
+
+
+def _env_merge_info(app: Sphinx, env: BuildEnvironment, docnames: set[str], other: BuildEnvironment) -> None:
+    _pages(env).update({d: info for d, info in _pages(other).items() if d in docnames})
+
+
+def _env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
+    cards: SphinxCards | None = getattr(app, "hcti_cards", None)
+    if cards is not None:
+        cards.submit_all(env)
+    return []
+
+
+def _html_page_context(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    cards: SphinxCards | None = getattr(app, "hcti_cards", None)
+    if cards is None or doctree is None:
+        return
+    info = _pages(app.env).get(pagename, {})
+    try:
+        tags = cards.tags(pagename, _title(app.env, pagename), info.get("description", ""))
+    except HctiError as exc:
+        log.warning("hcti: card for %s: %s", pagename, exc.message, location=pagename, type="hcti")
+        return
+    if tags:
+        present = {m.key for m in read_head(context.get("metatags", "")).metas}  # another extension's tags stay
+        context["metatags"] = context.get("metatags", "") + meta_html(tags, present)
+
+
+def _build_finished(app: Sphinx, exception: BaseException | None) -> None:
+    made: tuple[int, RemoteTier | None] | None = getattr(app, "hcti_remote_tier", None)
+    if made is not None and made[1] is not None:
+        done = made[1].report
+        log.info(f"hcti: {done.fetched} images from {done.name}, {done.uploaded} uploaded")
+    cards: SphinxCards | None = getattr(app, "hcti_cards", None)
+    if cards is not None:
+        cards.close()
+    store: Store | None = getattr(app, "hcti_directive_store", None)
+    if store is not None:
+        store.close()
+        if cards is None:
+            store.engine.close()
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_config_value("hcti_cards", True, "html", bool, description="A social card for every HTML page, and its tags.")
+    app.add_config_value("hcti_cards_template", None, "html", (str, type(None)), description="A Jinja2 HTML card.")
+    app.add_config_value("hcti_cards_options", {}, "html", dict, description="Values the template reads as options.*")
+    app.add_config_value("hcti_cards_format", "png", "html", str, description=f"One of {', '.join(IMAGE_FORMATS)}.")
+    app.add_config_value("hcti_cards_dir", "_images/social", "html", str, description="Where cards go in the output.")
+    app.add_config_value("hcti_site_url", None, "html", (str, type(None)), description="Default: html_baseurl.")
+    app.add_config_value("hcti_store", None, "env", (str, type(None)), description="Default: $HCTI_STORE or .hcti.")
+    app.add_config_value("hcti_remote", None, "", (str, type(None)), description="A shared store: s3://bucket/prefix...")
+    app.add_directive("hcti", HctiDirective)
+    app.connect("builder-inited", _builder_inited)
+    app.connect("doctree-read", _doctree_read)
+    app.connect("env-purge-doc", _env_purge_doc)
+    app.connect("env-merge-info", _env_merge_info)
+    app.connect("env-updated", _env_updated)
+    app.connect("html-page-context", _html_page_context, priority=900)  # after other extensions: their tags stay
+    app.connect("build-finished", _build_finished)
+    return {"version": _version(), "parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hcti-build")
+    except PackageNotFoundError:  # a checkout run without installing it
+        return "0"

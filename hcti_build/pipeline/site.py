@@ -1,0 +1,117 @@
+"""A built site as `hcti og` reads it: its pages (`site_pages`), a page's URL below the site's, what its head
+says about its card (opted out, template values, its title without the site's name), and `check_site`, the
+`hcti og --check` of a site's card tags.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..files import Tree
+from .head import Head, read_head
+
+_SEPARATORS = (" - ", " — ", " – ", " | ", " · ")
+
+
+def check_site(site: Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[str]:
+    """`hcti og --check`: each page that should have a card and has not one og:image (absolute, pointing at a
+    file of the site) and one twitter:image, as `page: problem`."""
+    site = site.resolve()
+    problems = []
+    for rel in site_pages(site, include, exclude):
+        head = read_head((site / rel).read_bytes().decode("utf-8", "surrogateescape"))
+        if opted_out(head):
+            continue
+        for key in ("og:image", "twitter:image"):
+            found = [m.content for m in head.metas if m.key == key]
+            if len(found) != 1:
+                problems.append(f"{rel}: {len(found)} {key} tags, not 1")
+            elif not urlsplit(found[0]).scheme.startswith("http"):
+                problems.append(f"{rel}: {key} {found[0]} is not an absolute URL")
+            elif file_for(site, found[0]) is None:
+                problems.append(f"{rel}: {key} {found[0]} is not a file of the site")
+    return problems
+
+
+def site_pages(site: Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Iterator[str]:
+    """The HTML files of a site that may get a card: not 404 pages, not hidden or in hidden folders, not a
+    symlink (to a file elsewhere, which a card would read and its tags would replace), as --include and
+    --exclude say."""
+    tree = Tree.of(site)
+    for folder, dirs, files in os.walk(site):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            rel = (Path(folder) / name).relative_to(site).as_posix()
+            if not name.endswith((".html", ".htm")) or name == "404.html":
+                continue
+            found = tree.find(rel)
+            if found is None or found[0] != rel:
+                continue
+            if include and not any(fnmatch.fnmatch(rel, g) for g in include):
+                continue
+            if not any(fnmatch.fnmatch(rel, g) for g in exclude):
+                yield rel
+
+
+def opted_out(head: Head) -> bool:
+    """A redirect stub, or a page whose `hcti:card` says false."""
+    return head.refresh or (head.get("hcti:card") or "").strip().lower() in ("false", "0", "no", "off")
+
+
+def file_for(site: Path, url: str) -> Path | None:
+    """The file of the site a URL names: the longest tail of its path that is a file under the site folder."""
+    parts = [p for p in urlsplit(url).path.split("/") if p]
+    for i in range(len(parts)):
+        path = site.joinpath(*parts[i:])
+        if path.is_file() and path.resolve().is_relative_to(site):
+            return path
+    return None
+
+
+def url_path(rel: str) -> str:
+    """A page's URL below the site's: `index.html` is its folder (`a/`), other files keep their names."""
+    if rel == "index.html":
+        return ""
+    return rel[: -len("index.html")] if rel.endswith("/index.html") else rel
+
+
+def template_values(head: Head) -> dict[str, Any]:
+    """`html:tv:NAME` metadata as template variables; a value that is JSON is read as JSON."""
+    values: dict[str, Any] = {}
+    for m in head.metas:
+        if m.key.startswith("html:tv:") and len(m.key) > len("html:tv:"):
+            try:
+                values[m.key[len("html:tv:") :]] = json.loads(m.content)
+            except ValueError:
+                values[m.key[len("html:tv:") :]] = m.content
+    return values
+
+
+def common_suffix(titles: list[str]) -> str | None:
+    """The site's name where its generator puts it after every page's title ("Page - Site"): the last part
+    shared by at least half of the titles that have one."""
+    counts: dict[str, int] = {}
+    for title in titles:
+        for sep in _SEPARATORS:
+            if sep in title:
+                suffix = title.rsplit(sep, 1)[1].strip()
+                counts[suffix] = counts.get(suffix, 0) + 1
+                break
+    if not counts:
+        return None
+    best = max(counts, key=lambda k: counts[k])
+    return best if counts[best] * 2 >= len([t for t in titles if t]) else None
+
+
+def strip_suffix(title: str, site_name: str | None) -> str:
+    if site_name:
+        for sep in _SEPARATORS:
+            if title.endswith(sep + site_name):
+                return title[: -len(sep + site_name)].strip()
+    return title
