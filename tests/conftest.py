@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fakes import FakeRenderer
 from hostile.canary import Canary
 from hostile.canary import start as start_canary
 from IPython.core.interactiveshell import InteractiveShell
@@ -43,13 +44,25 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["HCTI_CHROMIUM"] = chromium
 
 
+# Where Debian's two binaries behave differently: rendering and capture, the sandbox and what a page can reach,
+# crashes and timeouts, what `--version` says. CI runs these once more under the full `chromium` (`-m binaries`);
+# the rest (hosts, the store, the CLI) drive the browser the same way whichever it is.
+BINARIES = frozenset({
+    "test_render_e2e.py", "test_server_e2e.py", "test_missing_browser_e2e.py", "test_find_chromium.py",
+    "test_network.py", "test_contexts.py", "test_crashes.py", "test_navigation.py", "test_faults.py", "test_limits.py",
+    "test_smaller_holes.py", "test_files_on_disk.py",
+})  # fmt: skip
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`-m e2e` selects what drives a real browser: the *_e2e.py modules and the hostile suite (CI runs them once
-    more under the full `chromium`, which behaves differently from the headless shell)."""
+    """`-m e2e` selects what drives a real browser (the *_e2e.py modules and the hostile suite); `-m binaries`
+    the part of it where the headless shell and the full `chromium` differ (`BINARIES`)."""
     for item in items:
         path = item.path
         if path.name.endswith("_e2e.py") or path.parent.name == "hostile":
             item.add_marker(pytest.mark.e2e)
+        if path.name in BINARIES:
+            item.add_marker(pytest.mark.binaries)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -70,6 +83,19 @@ def engine() -> Iterator[Engine]:
 @pytest.fixture
 def store(tmp_path: Path, engine: Engine) -> Iterator[Store]:
     st = Store(tmp_path / "store", root=tmp_path, engine=engine)
+    yield st
+    st.close()
+
+
+@pytest.fixture
+def renderer() -> FakeRenderer:
+    return FakeRenderer()
+
+
+@pytest.fixture
+def fake_store(tmp_path: Path, renderer: FakeRenderer) -> Iterator[Store]:
+    """A store on a renderer that is not a browser (`fakes.FakeRenderer`): for the store's own logic."""
+    st = Store(tmp_path / "store", root=tmp_path, engine=renderer, remote="")
     yield st
     st.close()
 

@@ -1,3 +1,6 @@
+"""The store's own logic: ids, lists and their pages, deletes and tombstones, batches, usage, inputs seen
+changing; on a renderer that is not a browser."""
+
 from __future__ import annotations
 
 import uuid
@@ -6,6 +9,13 @@ from pathlib import Path
 import pytest
 
 from hcti_build import BadRequestError, GoneError, NotFoundError, Store
+
+
+@pytest.fixture
+def store(fake_store: Store) -> Store:
+    """The store's logic needs no browser (`fakes.FakeRenderer`); tests/test_server_e2e.py and the hostile suite
+    drive the same paths through real Chromium."""
+    return fake_store
 
 
 def test_ids_are_uuid8_and_stable(store: Store) -> None:

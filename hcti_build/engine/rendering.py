@@ -301,11 +301,13 @@ async def on_final_document(slot: Slot, step: Callable[[], Awaitable[T]], deadli
     destroys the document a step runs in: the step runs again on the one it lands on, until ``deadline``."""
     loop = asyncio.get_running_loop()
     while True:
-        seen = slot.navigations
+        seen = (slot.navigations, slot.commits)
         try:
             return await step()
         except Exception:
-            if slot.navigations == seen:  # the document is still there: a failure of the step itself
+            # The document is still there: a failure of the step itself. (A navigation refused by the sandbox is
+            # one request, counted before the step; the error page it commits can land during the step.)
+            if (slot.navigations, slot.commits) == seen:
                 raise
         left = deadline - loop.time()
         if left <= 0:

@@ -84,6 +84,7 @@ class Slot:
     blocked_redirect: str | None = None  # where the document tried to go, when that was refused
     opened: tuple[str, Any] | None = None  # a url render's document: its final URL and response (see `open_url`)
     navigations: int = 0  # main-frame navigation requests in this render, its own included
+    commits: int = 0  # main-frame documents committed (an error page for a refused navigation included)
     navigated_to: str | None = None  # the last one's URL
     metrics: tuple[Any, ...] = ()
     media: tuple[Any, ...] = ()
@@ -112,8 +113,14 @@ async def prepare_page(slot: Slot, policy: Callable[[], Policy]) -> None:
     # A crashed renderer or an exited browser ends the render at once, not at its deadline.
     page.on("crash", lambda _: slot.dead.set())
     page.on("close", lambda _: slot.dead.set())
+    page.on("framenavigated", lambda frame: _committed(slot, frame))
     await page.route("**/*", lambda route: handle(slot, route, policy()))
     await page.route_web_socket(re.compile(".*"), lambda ws: ws.close())
+
+
+def _committed(slot: Slot, frame: Any) -> None:
+    if frame == slot.page.main_frame:
+        slot.commits += 1
 
 
 async def handle(slot: Slot, route: Any, policy: Policy) -> None:
