@@ -72,10 +72,14 @@ __all__ = [
 
 
 def render(store: Store | None = None, *, query: ImageQuery | dict[str, Any] | None = None, **params: Any) -> bytes:
-    """Render ``html``/``css``/``url`` with the API's parameters into the store and return the final bytes."""
+    """Render ``html``/``css``/``url`` with the API's parameters into the store (default: a `Store()` of the working
+    folder, opened and closed here) and return the final bytes."""
     st = store or Store()
-    image_id = st.create(params)["id"]
-    return st.get(image_id, query)
+    try:
+        return st.get(st.create(params)["id"], query)
+    finally:
+        if store is None:
+            st.close()
 
 
 def load_ipython_extension(ip: Any) -> None:

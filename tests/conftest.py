@@ -195,8 +195,8 @@ def serve(tmp_path: Path, engine: Engine) -> Iterator[Callable[..., Served]]:
     """Starts the real ASGI app on uvicorn, on a free port of 127.0.0.1, sharing the session's browser."""
     running: list[tuple[uvicorn.Server, threading.Thread, Served, object]] = []
 
-    def start(queue: int = 32) -> Served:
-        store = Store(tmp_path / "store", root=tmp_path, engine=engine)
+    def start(queue: int = 32, renderer: Any = None) -> Served:
+        store = Store(tmp_path / "store", root=tmp_path, engine=renderer or engine)
         app = create_app(store, CREDS, queue=queue)
         sock = bind("127.0.0.1", 0)
         # log_config=None: uvicorn leaves logging alone, so its access log reaches caplog.

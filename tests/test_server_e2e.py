@@ -393,3 +393,25 @@ def test_a_405_names_every_method_of_its_path(serve: Callable[..., Served]) -> N
     assert s.client.put("/v1/image/batch").headers["allow"] == "DELETE, POST"
     r = s.client.put("/v1/image/0badc0de-0000-8000-8000-000000000001")
     assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET, HEAD"
+
+
+def test_a_conditional_get_is_answered_from_the_index(serve: Callable[..., Served], tmp_path: Path) -> None:
+    """An id's bytes never change, so If-None-Match is answered from the hash the index keeps: the 304 reads no
+    image (here: the master is gone from disk, and nothing renders it again until a plain GET)."""
+    from fakes import FakeRenderer
+
+    renderer = FakeRenderer()
+    s = serve(renderer=renderer)
+    image_id = s.client.post("/v1/image", json={"html": "<p>x</p>"}).json()["id"]
+    for name in (image_id, f"{image_id}.jpg?width=5"):
+        first = s.client.get(f"/v1/image/{name}")
+        assert first.status_code == 200
+        etag = first.headers["etag"]
+        for path in (tmp_path / "store" / "objects").rglob("*"):
+            if path.is_file():
+                path.unlink()  # the master and the variant
+        renders = renderer.renders
+        again = s.client.get(f"/v1/image/{name}", headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.headers["etag"] == etag and renderer.renders == renders
+        assert s.client.get(f"/v1/image/{name}").status_code == 200 and renderer.renders == renders + 1
+    assert s.client.get(f"/v1/image/{image_id[:-1]}0", headers={"If-None-Match": etag}).status_code == 404

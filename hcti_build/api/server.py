@@ -202,6 +202,10 @@ class Api:
     async def get_image(self, request: Request) -> Response:
         image_id, ext = _split_name(request.path_params["name"])
         query = ImageQuery.from_mapping(dict(request.query_params), ext or "png")
+        if request.headers.get("if-none-match"):  # answered from the index: an id's bytes never change
+            known = await self.thread(self.store.known_digest, image_id, query)
+            if known is not None and _etag_matches(request.headers["if-none-match"], f'"{known}"'):
+                return Response(status_code=304, headers={"ETag": f'"{known}"', "Cache-Control": IMMUTABLE})
         data, sha = await self.thread(self.store.read, image_id, query)
         return self.image_response(request, image_id, query, data, sha, IMMUTABLE)
 

@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -35,6 +36,7 @@ from .objects import Objects, portable_root, render_root
 from .remote import RemoteTier, remote_tier
 
 RENDER_VERSION = "2"  # bumped when the same request renders differently (2: files served with their MIME type)
+SYNC_EVERY = 30  # seconds between two listings of the remote's images
 READ_AT_STEP = 3600  # an image's last read time is kept to the hour: a warm build does not write the index per hit
 
 
@@ -62,6 +64,7 @@ class Store:
         self._engine = engine
         self.remote = remote if isinstance(remote, RemoteTier) else remote_tier(remote, self.root)
         self._fingerprint: str | None = None
+        self._synced = -math.inf  # when the remote's images were last listed (`_sync_remote`)
         # The file rules of every name the index or the remote gives (the store's own files are never inputs).
         self.tree = Tree.of(self.root, (self.path,))
         self._digests = FileDigests(self.tree)
@@ -251,10 +254,13 @@ class Store:
 
     def _sync_remote(self) -> None:
         """Rows for the images the remote has and this store never saw (their bytes are fetched when read), so
-        a server on an empty store lists what its fleet made."""
-        if self.remote is not None and not self.readonly:
-            for meta in self.remote.metas(exclude={row[0] for row in self.db().execute("SELECT id FROM images")}):
-                self._record(meta, revive=False)
+        a server on an empty store lists what its fleet made; at most once every SYNC_EVERY seconds (listing a
+        bucket costs its size, and a gallery asks for its first page on every visit)."""
+        if self.remote is None or self.readonly or time.monotonic() - self._synced < SYNC_EVERY:
+            return
+        self._synced = time.monotonic()
+        for meta in self.remote.metas(exclude={row[0] for row in self.db().execute("SELECT id FROM images")}):
+            self._record(meta, revive=False)
 
     def _render(self, opts: CreateOptions, key: str, base: str) -> str:
         self.objects.writable()
@@ -297,6 +303,15 @@ class Store:
     def digest(self, image_id: str) -> str:
         """The sha256 the master PNG's bytes must have (what `get` checks them against), without reading them."""
         return str(self._row(image_id, "sha256")[0])
+
+    def known_digest(self, image_id: str, query: ImageQuery) -> str | None:
+        """The sha256 `read(image_id, query)` would answer with, as the index records it, without reading a byte
+        (a conditional GET's answer); 404 and 410 as `read`, None for a variant not derived yet."""
+        if query.is_identity:
+            return self.digest(image_id)
+        self._row(image_id, "sha256")
+        row = self.db().execute("SELECT sha256 FROM variants WHERE id=? AND key=?", (image_id, self._variant_key(query)))
+        return next((str(r[0]) for r in row), None)
 
     def master(self, image_id: str) -> bytes:
         """The master PNG, its hash checked; a corrupt or missing object is rendered again, never served."""
