@@ -63,10 +63,12 @@ __all__ = [
     "card_tags",
     "file_data_uri",
     "find_chromium",
+    "load_ipython_extension",
     "meta_html",
     "remote_tier",
     "render",
     "rewrite_markdown",
+    "unload_ipython_extension",
     "write_if_changed",
 ]
 

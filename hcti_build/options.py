@@ -34,8 +34,13 @@ from .params import (
     read_json,
 )
 
-# re-exported
 __all__ = [
+    # the options, their limits and their helpers
+    "COMPAT_PARAMS", "CREATE_PARAMS", "CROP_PARAMS", "FLAG_PARAMS", "IMAGE_FORMATS", "LIST_PARAMS", "MAX_PAGE_PX",
+    "MAX_PIXELS", "MIME", "PAPER_INCHES", "PARAM_HELP", "QUERY_PARAMS", "WEBP_MAX_SIDE", "CreateOptions", "ImageQuery",
+    "ListQuery", "PdfMargins", "PdfOptions", "batch_options", "canonical", "max_input_bytes", "pdf_arguments",
+    "split_params", "validate",
+    # re-exported from `params`, where parameters are declared and read
     "FORMATS", "MAX_SIDE", "Errors", "Length", "Param", "json_schema", "param", "params_of", "parse_format", "printable",
     "read_json",
 ]  # fmt: skip

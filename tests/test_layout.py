@@ -163,3 +163,15 @@ def test_the_hosts_find_the_plugin_and_the_exporters() -> None:
                         ("nbconvert.exporters", "hcti-html"), ("console_scripts", "hcti")):  # fmt: skip
         (found,) = [e for e in entry_points(group=group) if e.name == name]
         assert callable(found.load()), (group, name)
+
+
+@pytest.mark.parametrize("module", ["hcti_build", "hcti_build.options"])
+def test_all_names_every_public_name_a_module_has(module: str) -> None:
+    """`__all__` lists what the module offers, its own names and what it re-exports (it listed only the latter)."""
+    mod = importlib.import_module(module)
+    tree = ast.parse(Path(mod.__file__ or "").read_text())
+    own = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")}
+    own |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+            if isinstance(t, ast.Name) and not t.id.startswith("_")} - {"__all__"}  # fmt: skip
+    assert own <= set(mod.__all__), sorted(own - set(mod.__all__))
+    assert all(hasattr(mod, name) for name in mod.__all__)

@@ -210,3 +210,38 @@ def test_a_line_that_is_not_a_message_gets_json_rpcs_parse_error(tmp_path: Path)
         assert parse_error["id"] is None and parse_error["error"]["code"] == -32700
         assert parse_error["error"]["message"].startswith("Parse error")
     assert answers[3] == {"jsonrpc": "2.0", "id": 3, "result": {}}
+
+
+def test_mcp_calls_are_admitted_as_the_servers_requests(tmp_path: Path) -> None:
+    """MCP calls went around the render queue: any number of renders could wait. Now, with 2 pages and no queue,
+    a third concurrent create_image is the API's 429 as a tool error (in-process, on a slow fake renderer)."""
+    from fakes import FakeRenderer
+
+    from hcti_build import Store
+    from hcti_build.api.mcp import create_server
+
+    class Slow(FakeRenderer):
+        def render(self, *args: Any, **kwargs: Any) -> Any:
+            time.sleep(1)
+            return super().render(*args, **kwargs)
+
+    store = Store(tmp_path / "store", root=tmp_path, engine=Slow(), remote="")
+    results: list[Any] = []
+
+    async def main() -> None:
+        async with Client(create_server(store, queue=0)) as client:
+
+            async def call(i: int) -> None:
+                results.append(await client.call_tool("create_image", {"html": f"<p>{i}</p>"}))
+
+            async with anyio.create_task_group() as tasks:
+                for i in range(3):
+                    tasks.start_soon(call, i)
+
+    try:
+        anyio.run(main)
+    finally:
+        store.close()
+    refused = [r for r in results if r.is_error]
+    assert len(results) == 3 and len(refused) == 1, results
+    assert refused[0].structured_content["statusCode"] == 429

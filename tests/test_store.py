@@ -101,3 +101,20 @@ def test_a_tombstone_wins_over_a_copy_that_is_not_asked_for(tmp_path: Path) -> N
     assert db.execute("SELECT deleted_at, sha256 FROM images").fetchone() == (2.0, "a")
     record_image(db, {**row, "sha256": "b"})
     assert db.execute("SELECT deleted_at, sha256 FROM images").fetchone() == (None, "b")
+
+
+def test_the_render_helper_closes_the_store_it_opens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`hcti_build.render()` opened a `Store()` it never closed (its index stayed open for the process's life)."""
+    from fakes import FakeRenderer
+
+    import hcti_build
+    from hcti_build import renderer
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HCTI_STORE", raising=False)
+    monkeypatch.setattr(renderer, "_default", FakeRenderer)
+    closed: list[Store] = []
+    close = Store.close
+    monkeypatch.setattr(Store, "close", lambda self: closed.append(self) or close(self))
+    assert hcti_build.render(html="<p>x</p>")[:4] == b"\x89PNG"
+    assert len(closed) == 1 and closed[0].path == (tmp_path / ".hcti").resolve()

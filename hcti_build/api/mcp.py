@@ -34,7 +34,7 @@ from ..errors import BadRequestError, HctiError, NotFoundError
 from ..options import MIME, CreateOptions, ImageQuery, ListQuery, batch_options, json_schema, printable
 from ..pipeline.assets import Asset
 from ..store.store import Store
-from .server import error_response
+from .common import RenderQueue, error_response
 from .signing import Credentials
 
 IMAGE_OUTPUT = {
@@ -199,9 +199,19 @@ async def _in_thread(fn: Callable[[], types.CallToolResult]) -> types.CallToolRe
         raise
 
 
-def create_server(store: Store, *, version: str = "") -> Server[Any]:
-    """The MCP server over ``store``: the tools, listed with their schemas, and called on worker threads."""
+def _renders(name: str, args: Mapping[str, Any]) -> int:
+    """Renders a call may start, admitted as `hcti serve` admits a request's."""
+    if name == "create_image":
+        return 1
+    variations = args.get("variations")
+    return len(variations) if name == "create_batch" and isinstance(variations, list) else 0
+
+
+def create_server(store: Store, *, version: str = "", queue: int = 32) -> Server[Any]:
+    """The MCP server over ``store``: the tools, listed with their schemas, and called on worker threads; renders
+    are admitted as `hcti serve` admits them (``queue`` may wait for a page; beyond, the API's 429)."""
     schemas = _schemas()
+    admission = RenderQueue(store.engine.pool_size, queue)
     listed = [
         types.Tool(name=t.name, description=t.description, input_schema=schemas[t.name], output_schema=t.output)
         for t in TOOLS.values()
@@ -216,7 +226,12 @@ def create_server(store: Store, *, version: str = "") -> Server[Any]:
             if tool is None:
                 raise NotFoundError(f"Unknown tool: {params.name}; the tools are {', '.join(TOOLS)}")
             args = params.arguments or {}
-            return await _in_thread(lambda: tool.run(store, args))
+            renders = _renders(tool.name, args)
+            admission.acquire(renders)
+            try:
+                return await _in_thread(lambda: tool.run(store, args))
+            finally:
+                admission.release(renders)
         except HctiError as exc:
             return _tool_error(exc)
 

@@ -37,12 +37,12 @@ from ..errors import (
     NotFoundError,
     PayloadTooLargeError,
     RenderCancelledError,
-    TooManyRequestsError,
     UnauthorizedError,
 )
 from ..options import MIME, CreateOptions, ImageQuery, ListQuery, batch_options, parse_format, read_json, split_params
 from ..store.store import Store
 from . import openapi
+from .common import RenderQueue, error_response
 from .signing import Credentials, sign
 
 log = logging.getLogger("hcti_build.server")
@@ -52,28 +52,6 @@ MAX_BODY = 16 * 1024 * 1024  # a request body above this is refused with 413 bef
 GALLERY_PAGE = 24
 THUMB_WIDTH = 320
 IMMUTABLE = "public, max-age=31536000, immutable"  # an id names one image forever (content-addressed)
-
-
-class RenderQueue:
-    """Admission for renders: ``limit`` renders running or waiting for a page. Used from the event loop only."""
-
-    def __init__(self, pages: int, queue: int) -> None:
-        self.pages, self.queue = pages, queue
-        self.limit = pages + queue
-        self.admitted = 0
-
-    def acquire(self, n: int) -> None:
-        # A batch larger than the whole queue still runs when nothing else is admitted, so it is never refused
-        # for good.
-        if self.admitted and self.admitted + n > self.limit:
-            raise TooManyRequestsError(
-                f"Too many renders in progress: {self.admitted} running or queued, limit {self.limit} "
-                f"({self.pages} pages + {self.queue} queued). Retry shortly."
-            )
-        self.admitted += n
-
-    def release(self, n: int) -> None:
-        self.admitted -= n
 
 
 class _BodyLimit:
@@ -104,15 +82,6 @@ class _BodyLimit:
 
     def _message(self) -> str:
         return f"The request body is larger than {self.limit // (1024 * 1024)} MB"
-
-
-def error_response(exc: HctiError) -> JSONResponse:
-    headers = {}
-    if isinstance(exc, UnauthorizedError) and exc.message != "Invalid token":
-        headers["WWW-Authenticate"] = 'Basic realm="hcti-build", charset="UTF-8"'
-    if isinstance(exc, TooManyRequestsError):
-        headers["Retry-After"] = "1"
-    return JSONResponse(exc.to_json(), status_code=exc.status_code, headers=headers)
 
 
 class Api:

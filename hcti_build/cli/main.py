@@ -20,6 +20,7 @@ from ..files import atomic_write, read_utf8
 from ..options import CREATE_PARAMS, FORMATS, IMAGE_FORMATS, LIST_PARAMS, CreateOptions, ImageQuery, ListQuery, parse_format
 from ..store.remote import remote_tier
 from ..store.store import Store, default_store_path
+from .common import HctiGroup, fail, store_option
 from .mcp import mcp_command
 from .store import store_group
 
@@ -57,12 +58,7 @@ def _progress() -> Iterator[Callable[[int, int], None]]:
             bar.__exit__(None, None, None)
 
 
-def _fail(exc: HctiError, where: str = "") -> None:
-    click.echo((where + ": " if where else "") + json.dumps(exc.to_json()), err=True)
-    sys.exit(2)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=HctiGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hcti-build")
 def main() -> None:
     """HTML/CSS to Image at build time: the hosted API's parameters, offline, through local Chromium.
@@ -79,52 +75,43 @@ def main() -> None:
 @click.option("--css-file", type=click.Path(exists=True, dir_okay=False), help="Read the CSS from a file.")
 @_creation_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Also write the image; format from the extension.")
-@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+@store_option
 def render(html_file: str | None, css_file: str | None, output: str | None, store_path: str | None, **params: Any) -> None:
     """Render an image and print the API's JSON: {"id": ..., "url": ...}."""
-    try:
-        if html_file:
-            params["html"] = read_utf8(Path(html_file), "html_file")
-        if css_file:
-            params["css"] = read_utf8(Path(css_file), "css_file")
-        fmt = parse_format(Path(output).suffix or "png") if output else None
-        opts = CreateOptions.from_mapping(params)
-        store = Store(store_path)
-        result = store.create(opts)
-        if output:
-            data = store.get(result["id"], ImageQuery(format=fmt or "png"))
-            atomic_write(Path(output), data)
-    except HctiError as exc:
-        _fail(exc)
+    if html_file:
+        params["html"] = read_utf8(Path(html_file), "html_file")
+    if css_file:
+        params["css"] = read_utf8(Path(css_file), "css_file")
+    fmt = parse_format(Path(output).suffix or "png") if output else None
+    opts = CreateOptions.from_mapping(params)
+    store = Store(store_path)
+    result = store.create(opts)
+    if output:
+        data = store.get(result["id"], ImageQuery(format=fmt or "png"))
+        atomic_write(Path(output), data)
     click.echo(json.dumps(result))
 
 
 @main.command()
 @click.argument("spec")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Where to write the image.")
-@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+@store_option
 def get(spec: str, output: str, store_path: str | None) -> None:
     """The API's GET: 'ID[.ext][?query]', e.g. 'ID.jpg?width=600&x_1=33%&x_2=66%'."""
-    try:
-        image_id, query = ImageQuery.parse(spec)
-        data = Store(store_path).get(image_id, query)
-        atomic_write(Path(output), data)
-    except HctiError as exc:
-        _fail(exc)
+    image_id, query = ImageQuery.parse(spec)
+    data = Store(store_path).get(image_id, query)
+    atomic_write(Path(output), data)
 
 
 @main.command("ls")
 @click.option("--count", default=None, help=LIST_PARAMS["count"].describe())
 @click.option("--page-token", default=None, help=LIST_PARAMS["page_token"].describe())
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
-@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+@store_option
 def ls(count: str | None, page_token: str | None, as_json: bool, store_path: str | None) -> None:
     """List stored images, newest first."""
-    try:
-        query = ListQuery.from_mapping({"count": count, "page_token": page_token})  # the API's error for a bad one
-        page = Store(store_path).list(query.count, query.page_token)
-    except HctiError as exc:
-        _fail(exc)
+    query = ListQuery.from_mapping({"count": count, "page_token": page_token})  # the API's error for a bad one
+    page = Store(store_path).list(query.count, query.page_token)
     if as_json:
         click.echo(json.dumps(page))
         return
@@ -136,24 +123,18 @@ def ls(count: str | None, page_token: str | None, as_json: bool, store_path: str
 
 @main.command()
 @click.argument("ids", nargs=-1, required=True)
-@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+@store_option
 def rm(ids: tuple[str, ...], store_path: str | None) -> None:
     """Delete images (every copy; a later get is 410 Gone)."""
-    try:
-        Store(store_path).batch_delete(list(ids))
-    except HctiError as exc:
-        _fail(exc)
+    Store(store_path).batch_delete(list(ids))
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
-@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+@store_option
 def usage(as_json: bool, store_path: str | None) -> None:
     """Renders rolled up by hour, day and month."""
-    try:
-        data = Store(store_path).usage()
-    except HctiError as exc:
-        _fail(exc)
+    data = Store(store_path).usage()
     if as_json:
         click.echo(json.dumps(data))
         return
@@ -171,7 +152,7 @@ def _build_options(func: F) -> F:
             click.option(
                 "--assets-dir", default="assets/hcti", show_default=True, help="Where images go, relative to the output."
             ),
-            click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti)."),
+            store_option,
             click.option("--format", "fmt", type=click.Choice(list(FORMATS)), help="Default image format."),
             click.option("--jobs", type=click.IntRange(1, 64), help="Concurrent renders (default: the page pool)."),
             click.option("--in-place", is_flag=True, help="Rewrite the sources themselves instead of a copy."),
@@ -186,11 +167,8 @@ def _builder(
 ) -> Any:
     from ..pipeline.build import Builder
 
-    try:
-        store = Store(store_path, root=src)
-        return Builder(src, out, assets_dir=assets_dir, store=store, default_format=fmt, jobs=jobs, in_place=in_place)
-    except HctiError as exc:
-        _fail(exc)
+    store = Store(store_path, root=src)
+    return Builder(src, out, assets_dir=assets_dir, store=store, default_format=fmt, jobs=jobs, in_place=in_place)
 
 
 @main.command()
@@ -202,11 +180,8 @@ def build(**kwargs: Any) -> None:
     <img src="hcti:..."> in HTML/Jinja2, %%hcti cells in notebooks. Unchanged directives are store hits.
     """
     builder = _builder(**kwargs)
-    try:
-        with _progress() as progress:
-            report = builder.build(on_progress=progress)
-    except HctiError as exc:
-        _fail(exc)
+    with _progress() as progress:
+        report = builder.build(on_progress=progress)
     for err in report.errors:
         click.echo(str(err), err=True)
     click.echo(report.summary(), err=True)
@@ -229,7 +204,7 @@ def watch(poll: bool, debounce: int, **kwargs: Any) -> None:
     from ..integrations.watch import Watcher, describe, serve_forever
 
     if kwargs["in_place"]:
-        _fail(BadRequestError("watch cannot rewrite the sources it watches; use --out", param="in_place"))
+        fail(BadRequestError("watch cannot rewrite the sources it watches; use --out", param="in_place"))
     builder = _builder(**kwargs)
     first = True
 
@@ -241,10 +216,8 @@ def watch(poll: bool, debounce: int, **kwargs: Any) -> None:
         first = False
 
     click.echo(f"hcti watch: {builder.src} -> {builder.out} (Ctrl-C to stop)", err=True)
-    try:  # later builds report their errors and go on; one the first build cannot get past ends here
-        serve_forever(Watcher(builder, debounce=debounce / 1000, polling=poll, on_report=report))
-    except HctiError as exc:
-        _fail(exc)
+    # later builds report their errors and go on; one the first build cannot get past ends here
+    serve_forever(Watcher(builder, debounce=debounce / 1000, polling=poll, on_report=report))
 
 
 @main.command()
@@ -261,7 +234,7 @@ def watch(poll: bool, debounce: int, **kwargs: Any) -> None:
 @click.option("--exclude", multiple=True, help="No card for pages matching this glob; repeatable.")
 @click.option("--site-name", help="The site's name on cards (default: og:site_name, or the end its pages' titles share).")
 @click.option("--jobs", type=click.IntRange(1, 64), help="Concurrent renders (default: the page pool).")
-@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+@store_option
 @click.option("--check", is_flag=True, help="Change nothing: exit 1 listing pages whose card tags are missing or broken.")
 def og(site_dir: str, store_path: str | None, check: bool, jobs: int | None, fmt: str, **kwargs: Any) -> None:
     """A social card for every page of a built site (Zensical, Sphinx, Jupyter Book, Hugo, plain HTML), and
@@ -300,8 +273,6 @@ def og(site_dir: str, store_path: str | None, check: bool, jobs: int | None, fmt
         cards = SiteCards(settings, path, engine, jobs=jobs)
         with _progress() as progress, contextlib.closing(cards):
             report = cards.run(on_progress=progress)
-    except HctiError as exc:
-        _fail(exc)
     finally:
         engine.close()
     for err in report.errors:
@@ -315,14 +286,14 @@ def _server_module() -> Any:
     try:
         from ..api import server
     except ImportError as exc:  # the server's stack is an extra
-        _fail(HctiError(f"hcti serve needs the server extra ({exc.name} is missing): pip install 'hcti-build[serve]'"))
+        fail(HctiError(f"hcti serve needs the server extra ({exc.name} is missing): pip install 'hcti-build[serve]'"))
     return server
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
-@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+@store_option
 @click.option("--base-url", help="Public base URL for image URLs in responses (default: the request's own).")
 @click.option(
     "--queue",
@@ -356,14 +327,11 @@ def serve(
     # No folder named: renders get an empty one, so a client can read nothing of the machine's (the working folder
     # of a server started in a project holds its .env, .git and store).
     empty = tempfile.TemporaryDirectory(prefix="hcti-serve-no-files-") if root is None else None
-    try:
-        creds = Credentials.resolve()
-        remote = remote_tier(None) or ""  # the configuration beside the working folder, not the renders' folder
-        store = Store(store_path, root=root or (empty.name if empty else None), remote=remote)
-        store.fingerprint()  # finds Chromium and reads its version: a missing or broken one is said now, not per request
-        sock = serving.bind(host, port)
-    except HctiError as exc:
-        _fail(exc)
+    creds = Credentials.resolve()
+    remote = remote_tier(None) or ""  # the configuration beside the working folder, not the renders' folder
+    store = Store(store_path, root=root or (empty.name if empty else None), remote=remote)
+    store.fingerprint()  # finds Chromium and reads its version: a missing or broken one is said now, not per request
+    sock = serving.bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     url = f"http://{'[' + bound_host + ']' if ':' in bound_host else bound_host}:{bound_port}"
     shared = f"; remote {store.remote.name}" if store.remote else ""
@@ -399,17 +367,14 @@ def sign(query: str, html_file: str | None, css_file: str | None, fmt: str | Non
     from urllib.parse import parse_qsl
 
     pairs = parse_qsl(query, keep_blank_values=True)
-    try:
-        if html_file:
-            pairs.append(("html", read_utf8(Path(html_file), "html_file")))
-        if css_file:
-            pairs.append(("css", read_utf8(Path(css_file), "css_file")))
-        creds = Credentials.resolve(generate=False)
-        if not pairs:
-            raise BadRequestError("nothing to sign: give a query such as 'html=<p>Hi</p>'", param="query")
-        click.echo(signed_url(base_url, creds, pairs, fmt))
-    except HctiError as exc:
-        _fail(exc)
+    if html_file:
+        pairs.append(("html", read_utf8(Path(html_file), "html_file")))
+    if css_file:
+        pairs.append(("css", read_utf8(Path(css_file), "css_file")))
+    creds = Credentials.resolve(generate=False)
+    if not pairs:
+        raise BadRequestError("nothing to sign: give a query such as 'html=<p>Hi</p>'", param="query")
+    click.echo(signed_url(base_url, creds, pairs, fmt))
 
 
 main.add_command(store_group)

@@ -12,14 +12,14 @@ from pathlib import Path
 import click
 
 from ..api.signing import Credentials
-from ..errors import BadRequestError, HctiError
+from ..errors import BadRequestError
 from ..store.store import Store
-from .store import fail
+from .common import fail, store_option
 
 
 @click.command("mcp")
 @click.option("--http", "http", metavar="HOST:PORT", help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio.")
-@click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
+@store_option
 @click.option(
     "--root",
     type=click.Path(exists=True, file_okay=False),
@@ -37,18 +37,13 @@ def mcp_command(http: str | None, store_path: str | None, root: str | None) -> N
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="hcti mcp: %(levelname)s %(message)s")
     empty = tempfile.TemporaryDirectory(prefix="hcti-mcp-no-files-") if http and root is None else None
     reads = "no local files (--root DIR to allow)" if empty else f"files under {Path(root or '.').resolve()}"
-    try:
-        store = Store(store_path, root=root or (empty.name if empty else None))
-    except HctiError as exc:
-        fail(exc)
+    store = Store(store_path, root=root or (empty.name if empty else None))
     try:
         store.fingerprint()  # a missing or broken Chromium is said now, not at the first call
         if http:
             _serve_http(server, store, http, reads)
         else:
             server.serve_stdio(store, version=version("hcti-build"))
-    except HctiError as exc:
-        fail(exc)
     finally:
         store.engine.close()
         if empty is not None:

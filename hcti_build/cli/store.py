@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from ..errors import BadRequestError, HctiError
+from ..errors import BadRequestError
 from ..store import maintenance
 from ..store.remote import Remote
 from ..store.store import Store
+from .common import store_option
 
 
 def _remote(store: Store) -> Remote:
@@ -37,18 +38,11 @@ def _human(n: float) -> str:
 T = TypeVar("T")
 
 
-def fail(exc: HctiError) -> NoReturn:
-    """The API's JSON error on stderr, exit code 2 (as every `hcti` command)."""
-    click.echo(json.dumps(exc.to_json()), err=True)
-    sys.exit(2)
-
-
 @click.group("store")
 def store_group() -> None:
     """Maintain the store: its size, pruning old images, re-hashing every object."""
 
 
-_store_option = click.option("--store", "store_path", envvar="HCTI_STORE", help="Store folder (default .hcti).")
 _remote_option = click.option("--remote", "on_remote", is_flag=True, help="Act on the remote (HCTI_REMOTE) too.")
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -57,15 +51,12 @@ def _local_and_remote(
     store_path: str | None, on_remote: bool, local: Callable[[Store], T], remote: Callable[[Remote, Store], T]
 ) -> list[T]:
     """``local`` on the store, then ``remote`` on its remote if asked; an error is the API's JSON, exit 2."""
-    try:
-        store = Store(store_path)
-        return [local(store)] + ([remote(_remote(store), store)] if on_remote else [])
-    except HctiError as exc:
-        fail(exc)
+    store = Store(store_path)
+    return [local(store)] + ([remote(_remote(store), store)] if on_remote else [])
 
 
 @store_group.command()
-@_store_option
+@store_option
 @_remote_option
 @_json_option
 def stats(store_path: str | None, on_remote: bool, as_json: bool) -> None:
@@ -85,29 +76,26 @@ def stats(store_path: str | None, on_remote: bool, as_json: bool) -> None:
 @click.option("--older-than", help="Remove images made longer ago than this: 30d, 12h, 90m, 2w.")
 @click.option("--unused-since", help="Remove images not read for this long (local store only).")
 @click.option("--dry-run", is_flag=True, help="Say what would go; remove nothing.")
-@_store_option
+@store_option
 @_remote_option
 def prune(older_than: str | None, unused_since: str | None, dry_run: bool, store_path: str | None, on_remote: bool) -> None:
     """Remove old or unused images; a build renders (or fetches) them again if it needs them."""
-    try:
-        older = maintenance.parse_age(older_than, "older_than") if older_than else None
-        unused = maintenance.parse_age(unused_since, "unused_since") if unused_since else None
-        store = Store(store_path)
-        results = [(str(store.path), maintenance.prune(store, older_than=older, unused_since=unused, dry_run=dry_run))]
-        if on_remote:
-            if older is None:
-                raise BadRequestError("--remote prunes by --older-than: object stores keep no read times", param="older_than")
-            remote = _remote(store)
-            results.append((remote.url, maintenance.prune_remote(remote, older_than=older, dry_run=dry_run)))
-    except HctiError as exc:
-        fail(exc)
+    older = maintenance.parse_age(older_than, "older_than") if older_than else None
+    unused = maintenance.parse_age(unused_since, "unused_since") if unused_since else None
+    store = Store(store_path)
+    results = [(str(store.path), maintenance.prune(store, older_than=older, unused_since=unused, dry_run=dry_run))]
+    if on_remote:
+        if older is None:
+            raise BadRequestError("--remote prunes by --older-than: object stores keep no read times", param="older_than")
+        remote = _remote(store)
+        results.append((remote.url, maintenance.prune_remote(remote, older_than=older, dry_run=dry_run)))
     verb = "would remove" if dry_run else "removed"
     for where, (n, size) in results:
         click.echo(f"{where}: {verb} {n} images, {_human(size)}")
 
 
 @store_group.command()
-@_store_option
+@store_option
 @_remote_option
 @_json_option
 def verify(store_path: str | None, on_remote: bool, as_json: bool) -> None:

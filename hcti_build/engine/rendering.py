@@ -25,7 +25,7 @@ from ..network import Policy, origin_of
 from ..options import MAX_PIXELS, MAX_SIDE, CreateOptions, pdf_arguments
 from ..renderer import Capture
 from .chromium import missing_google_fonts
-from .sandbox import DOC_PATH, ORIGIN, Folder, Slot, open_url
+from .sandbox import DOC_PATH, ORIGIN, Folder, Slot, Visit, open_url
 
 log = logging.getLogger("hcti_build.browser")
 T = TypeVar("T")
@@ -163,14 +163,12 @@ class Render:
         slot, opts = self.slot, self.opts
         doc_path = _doc_path(self.folder.base)
         in_place = self.shared and slot.reusable and doc_path == slot.doc_path
-        slot.folder, slot.files, slot.missing, slot.doc_path = self.folder, {}, set(), doc_path
-        slot.blocked_redirect = slot.opened = None
+        slot.visit = Visit(self.folder, origin_of(opts.url) if opts.url else None)  # nothing of the last render's
+        slot.doc_path = doc_path
         if opts.url is not None:
-            slot.render_origin = origin_of(opts.url)
-            slot.origins.add(slot.render_origin)
+            slot.origins.add(origin_of(opts.url))
             slot.reusable = self.in_place = False
             return await open_url(slot, opts.url, self.policy)
-        slot.render_origin = None
         slot.html = _document(opts)
         slot.reusable = not opts.render_when_ready and DYNAMIC.search(slot.html) is None
         self.in_place = in_place and slot.reusable
@@ -182,10 +180,9 @@ class Render:
         slot, opts = self.slot, self.opts
         timeout = opts.max_wait_ms
         self.deadline = asyncio.get_running_loop().time() + timeout / 1000
-        slot.navigations, slot.navigated_to = 0, None
 
         def expired() -> str:
-            if slot.navigations > (0 if self.in_place else 1):  # not only our own
+            if slot.visit.navigations > (0 if self.in_place else 1):  # not only our own
                 return KEPT_NAVIGATING
             return f"Page did not become ready within max_wait_ms={timeout}"
 
@@ -195,11 +192,15 @@ class Render:
                     await slot.page.set_content(slot.html, wait_until="load", timeout=timeout)
                 else:
                     await slot.page.goto(target, wait_until="load", timeout=timeout)
-                await on_final_document(slot, self.ready, self.deadline)
+                # Bounded too: a script that starts an endless loop right after load blocks every evaluate.
+                left = max(self.deadline - asyncio.get_running_loop().time(), 0.001)
+                await asyncio.wait_for(on_final_document(slot, self.ready, self.deadline), left)
+        except TimeoutError:
+            raise RenderTimeoutError(f"Page scripts did not yield within max_wait_ms={timeout} (an endless loop?)") from None
         except RenderError as exc:
-            if slot.blocked_redirect and not isinstance(exc, RenderTimeoutError):
+            if slot.visit.blocked_redirect and not isinstance(exc, RenderTimeoutError):
                 raise BadRequestError(
-                    f"url redirected to {slot.blocked_redirect}, which a render may not reach (another site, or a local "
+                    f"url redirected to {slot.visit.blocked_redirect}, which a render may not reach (another site, or a local "
                     "or private address); allow it with HCTI_ALLOW_HOSTS",
                     param="url",
                 ) from None
@@ -233,10 +234,10 @@ class Render:
             raise RenderTimeoutError(f"Page scripts did not yield within max_wait_ms={timeout} (an endless loop?)") from exc
         # Navigated away: another document was requested and the page shows it (history.pushState changes the
         # address without leaving the document, and is not a navigation).
-        navigated = slot.navigations > (0 if self.in_place else 1)
+        navigated = slot.visit.navigations > (0 if self.in_place else 1)
         if opts.url is None and navigated and _same_document(slot.page.url) != ORIGIN + slot.doc_path:
             raise BadRequestError(
-                f"html navigated away from its document, to {slot.navigated_to or slot.page.url} (a meta refresh or a "
+                f"html navigated away from its document, to {slot.visit.navigated_to or slot.page.url} (a meta refresh or a "
                 "script setting location): a render captures the document it is given; render that page as url instead",
                 param="html",
             )
@@ -274,7 +275,7 @@ class Render:
         result = await slot.cdp.send("Page.captureScreenshot", params)
         png = base64.b64decode(result["data"])
         width, height = round(clip.width * scale), round(clip.height * scale)
-        return Capture(png, width, height, dict(slot.files), frozenset(slot.missing))
+        return Capture(png, width, height, dict(slot.visit.files), frozenset(slot.visit.missing))
 
     async def pdf(self, clip: Clip) -> bytes:
         """A vector PDF of the document (Chromium's print), sized to the clip unless pdf_options say. The options
@@ -301,13 +302,13 @@ async def on_final_document(slot: Slot, step: Callable[[], Awaitable[T]], deadli
     destroys the document a step runs in: the step runs again on the one it lands on, until ``deadline``."""
     loop = asyncio.get_running_loop()
     while True:
-        seen = (slot.navigations, slot.commits)
+        seen = (slot.visit.navigations, slot.visit.commits)
         try:
             return await step()
         except Exception:
             # The document is still there: a failure of the step itself. (A navigation refused by the sandbox is
             # one request, counted before the step; the error page it commits can land during the step.)
-            if (slot.navigations, slot.commits) == seen:
+            if (slot.visit.navigations, slot.visit.commits) == seen:
                 raise
         left = deadline - loop.time()
         if left <= 0:

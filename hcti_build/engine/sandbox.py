@@ -69,23 +69,32 @@ def _new_event() -> asyncio.Event:
 
 
 @dataclass
-class Slot:
-    """A page of the pool, and what the render running on it has done so far (read by `handle`)."""
+class Visit:
+    """What one render's page has reached so far (written by `handle`, read by the render's steps). Each render
+    gets a new one, so nothing one render's page did is seen by the next: there is no field to forget to reset."""
 
-    page: Any
-    cdp: Any
     folder: Folder = Folder(Tree(Path(".")))
-    doc_path: str = DOC_PATH
-    html: str = ""
+    render_origin: str | None = None  # a url render's own origin
     files: dict[str, bytes] = field(default_factory=dict)
     missing: set[str] = field(default_factory=set)  # root-relative paths asked for and not found
-    origins: set[str] = field(default_factory=set)  # every origin its renders reached since its storage was cleared
-    render_origin: str | None = None  # a url render's own origin
     blocked_redirect: str | None = None  # where the document tried to go, when that was refused
     opened: tuple[str, Any] | None = None  # a url render's document: its final URL and response (see `open_url`)
     navigations: int = 0  # main-frame navigation requests in this render, its own included
     commits: int = 0  # main-frame documents committed (an error page for a refused navigation included)
     navigated_to: str | None = None  # the last one's URL
+
+
+@dataclass
+class Slot:
+    """A page of the pool: what it holds from one render to the next (its document, what the page is set to
+    emulate, the origins to clear), and the `Visit` of the render running on it."""
+
+    page: Any
+    cdp: Any
+    visit: Visit = field(default_factory=Visit)
+    doc_path: str = DOC_PATH  # the document it holds, and its HTML
+    html: str = ""
+    origins: set[str] = field(default_factory=set)  # every origin its renders reached since its storage was cleared
     metrics: tuple[Any, ...] = ()
     media: tuple[Any, ...] = ()
     timezone: str | None = None
@@ -120,7 +129,7 @@ async def prepare_page(slot: Slot, policy: Callable[[], Policy]) -> None:
 
 def _committed(slot: Slot, frame: Any) -> None:
     if frame == slot.page.main_frame:
-        slot.commits += 1
+        slot.visit.commits += 1
 
 
 async def handle(slot: Slot, route: Any, policy: Policy) -> None:
@@ -139,21 +148,21 @@ async def _answer(slot: Slot, route: Any, policy: Policy) -> None:
     allow-list. Nothing else."""
     url = route.request.url
     if route.request.is_navigation_request() and route.request.frame == slot.page.main_frame:
-        slot.navigations += 1  # the document a render's steps run in may be going away (see `rendering.on_final_document`)
-        slot.navigated_to = url
+        slot.visit.navigations += 1  # the document a render's steps run in may be going away (see `rendering.on_final_document`)
+        slot.visit.navigated_to = url
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
     path = unquote(parts.path)
-    if origin == ORIGIN and path == slot.doc_path and slot.render_origin is None:
+    if origin == ORIGIN and path == slot.doc_path and slot.visit.render_origin is None:
         await route.fulfill(body=slot.html, headers=_sealed({"content-type": "text/html; charset=utf-8"}))
         return
-    if slot.opened and url == slot.opened[0] and route.request.is_navigation_request():
-        (_, response), slot.opened = slot.opened, None  # fetched and checked by `open_url`
+    if slot.visit.opened and url == slot.visit.opened[0] and route.request.is_navigation_request():
+        (_, response), slot.visit.opened = slot.visit.opened, None  # fetched and checked by `open_url`
         await route.fulfill(response=response, headers=_sealed(response.headers))
         await response.dispose()
         return
     slot.reusable = False  # whatever this document loads, the next one must load (and record) itself
-    if origin == ORIGIN and slot.render_origin is None:
+    if origin == ORIGIN and slot.visit.render_origin is None:
         await _serve_file(slot, route, path)
         return
     if origin != ORIGIN and await _may_fetch(slot, url, policy):
@@ -169,17 +178,17 @@ async def _serve_file(slot: Slot, route: Any, path: str) -> None:
     rules allow that is not there is recorded as missing (the image is stale once it appears)."""
     import asyncio
 
-    found = slot.folder.tree.find(path.lstrip("/"))
+    found = slot.visit.folder.tree.find(path.lstrip("/"))
     data = None
     if found is not None:
         data = await asyncio.get_running_loop().run_in_executor(None, _read_file, found[1])
     if found is None or data is None:
         if found is not None:
-            slot.missing.add(found[0])
+            slot.visit.missing.add(found[0])
         await route.fulfill(status=404, body="not found", headers=_sealed({}))
         return
     name, target = found
-    slot.files[name] = data
+    slot.visit.files[name] = data
     # Chromium does not sniff SVG (an <img> of it needs image/svg+xml), so say what each file is.
     kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     await route.fulfill(body=data, headers=_sealed({"cache-control": "no-store", "content-type": kind}))
@@ -203,10 +212,10 @@ def _sealed(headers: Mapping[str, str]) -> dict[str, str]:
 async def _may_fetch(slot: Slot, url: str, policy: Policy) -> bool:
     import asyncio
 
-    if slot.render_origin is None and not policy.allow_hosts:
+    if slot.visit.render_origin is None and not policy.allow_hosts:
         return False  # an HTML render with no allow-list reaches nothing: no lookup needed
     # The check may resolve the host name (blocking), so it runs off the browser loop.
-    return await asyncio.get_running_loop().run_in_executor(None, policy.may_fetch, url, slot.render_origin)
+    return await asyncio.get_running_loop().run_in_executor(None, policy.may_fetch, url, slot.visit.render_origin)
 
 
 async def _forward(slot: Slot, route: Any, policy: Policy) -> None:
@@ -219,7 +228,7 @@ async def _forward(slot: Slot, route: Any, policy: Policy) -> None:
     except Blocked as blocked:
         log.info("blocked a redirect from %s to %s (no network at render time)", request.url, blocked.url)
         if request.is_navigation_request() and request.frame == slot.page.main_frame:
-            slot.blocked_redirect = blocked.url
+            slot.visit.blocked_redirect = blocked.url
         await route.abort("blockedbyclient")
         return
     except Exception as exc:  # noqa: BLE001 - unreachable host, reset connection: the page sees a failed load
@@ -258,7 +267,7 @@ async def open_url(slot: Slot, url: str, policy: Policy) -> str:
     except Exception as exc:  # noqa: BLE001 - unreachable: the browser's own request fails and says so
         log.info("request to %s failed: %s", url, exc)
         return url
-    slot.opened = (final, response)
+    slot.visit.opened = (final, response)
     return final
 
 

@@ -135,7 +135,19 @@ class Cards:
         self.logos: set[Path] = set()
         self.checker: Checker | None = None
         self.remembered: dict[str, str] = {}  # request key -> image id, of the cards the memo knows
-        self.reset()
+        # A build's settings, set again by `configure` (on_config) and `prepare` (on_pre_build) for each build:
+        self.templates, self.template_name = Templates(BUILTIN_TEMPLATES, cache=True), "card.html"
+        self.query = ImageQuery.from_mapping({"format": config.cards_format})
+        self.options: dict[str, Any] = {}
+        self.memo: Memo | None = None
+        self.cards_rel, self.cards_tree = "", Tree.of(root)
+        self.site_url: str | None = None
+        # A build's cards, emptied by `reset`:
+        self.cards: dict[str, Card] = {}
+        self.sites: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
+        self.counts = {"cards": 0, "rendered": 0}
+        self.mark = self.store.remote_mark()  # images fetched from the remote before this build
+        self.timings: list[tuple[float, str]] = []  # (seconds, page) of each card rendered in this build
 
     def close(self) -> None:
         self.stop_checker()
@@ -159,17 +171,15 @@ class Cards:
         self.query = ImageQuery.from_mapping({"format": fmt})
         self.options = {**_default_options(config), **self.config.cards_options}
         self.reset()
-        self.memo: Memo | None = None
+        self.memo = None
         if self.config.cards and not self.serving:  # `mkdocs serve` needs each card's inputs: no memo there
             self.memo = Memo(self.store.path / "cards-memo.json", self._memo_header(), self.templates)
 
     def reset(self) -> None:
-        self.cards: dict[str, Card] = {}
-        self.sites: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
-        self.inputs = set()
+        """A new build's cards (a `mkdocs serve` session rebuilds with the same factory)."""
+        self.cards, self.sites, self.inputs, self.timings = {}, {}, set(), []
         self.counts = {"cards": 0, "rendered": 0}
-        self.mark = self.store.remote_mark()  # images fetched from the remote before this build
-        self.timings: list[tuple[float, str]] = []  # (seconds, page) of each card rendered in this build
+        self.mark = self.store.remote_mark()
 
     def prepare(self, config: MkDocsConfig) -> None:
         """What every card's page needs, read once a build (after every plugin's on_config): the cards the memo
