@@ -188,7 +188,26 @@ def test_example_notebooks_run_in_a_real_kernel(executed: dict[str, Any]) -> Non
     assert table.metadata["filename"] == f"hcti-{table_id.group(1)}.png"
     im = load(base64.b64decode(table.data["image/png"]))
     assert im.size == (int(table_id.group(2)), int(table_id.group(3)))
-    assert (executed["folder"] / "report.pdf").read_bytes().startswith(PDF)
+    pdf = (executed["folder"] / "report.pdf").read_bytes()
+    assert pdf.startswith(PDF)
+    assert_one_page_showing_the_table(pdf)
+
+
+def assert_one_page_showing_the_table(pdf: bytes) -> None:
+    """Found by a new user: the "one-page PDF of the table" was a 1428 x 73.92 pt strip of two pages, shifted by
+    the body's margin, with no table. It is one page the size of its box, and the table's dark header is on it."""
+    import pypdfium2
+
+    doc = pypdfium2.PdfDocument(pdf)
+    try:
+        assert len(doc) == 1
+        width, height = doc[0].get_size()
+        assert 300 < width < 700 and 150 < height < 500, (width, height)  # the report's box, not a strip
+        page = doc[0].render(scale=1).to_pil().convert("RGB")
+        assert page.getpixel((2, 2)) == (255, 255, 255)
+        assert any(page.getpixel((x, y)) == (38, 50, 56) for x in range(0, page.width, 3) for y in range(0, page.height, 3))
+    finally:
+        doc.close()
 
 
 def _nbconvert(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:

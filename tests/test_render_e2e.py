@@ -418,3 +418,34 @@ def test_a_pool_size_beyond_the_machine_is_a_400(pages: int, browsers: int | Non
     with pytest.raises(BadRequestError) as err:
         Engine(pages=pages, browsers=browsers)
     assert err.value.param == "pages" and "pages must be between 1 and 16" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("html", "size"),
+    [
+        ("<div style='width:300px;height:100px;background:#f00'></div>", (300, 100)),
+        ("<div style='width:300px;height:400px;background:#f00'></div>", (300, 400)),
+        ("<div style='display:inline-block;width:50px;height:50px;background:#f00'></div>", (50, 50)),
+        ("<p style='margin:40px 0 0 30px'>above</p><div style='width:120px;height:60px;background:#f00'></div>", None),
+    ],
+    ids=["short", "tall", "inline-block", "below-text"],
+)
+def test_a_pdf_of_a_snippet_is_one_page_of_its_size(store: Store, html: str, size: tuple[int, int] | None) -> None:
+    """Found by a new user: a 300x100 box was two pages, shifted by the body's margin, and a 300x400 one was cut.
+    A PDF of a snippet or an element is one page of exactly its box, its corners the box's own."""
+    import pypdfium2
+
+    image_id = store.create({"html": html, "device_scale": 1, **({} if size else {"selector": "div"})})["id"]
+    info = store.info(image_id)
+    doc = pypdfium2.PdfDocument(store.get(image_id, fmt="pdf"))
+    try:
+        assert len(doc) == 1
+        width, height = doc[0].get_size()
+        assert (round(width / 0.75), round(height / 0.75)) == (info["width"], info["height"])
+        if size:
+            assert (info["width"], info["height"]) == size
+        page = doc[0].render(scale=2).to_pil().convert("RGB")
+        for xy in ((1, 1), (page.width - 2, 1), (1, page.height - 2), (page.width - 2, page.height - 2)):
+            assert page.getpixel(xy) == (255, 0, 0), xy
+    finally:
+        doc.close()

@@ -29,6 +29,7 @@ from .sandbox import DOC_PATH, ORIGIN, Folder, Slot, Visit, open_url
 
 log = logging.getLogger("hcti_build.browser")
 T = TypeVar("T")
+MAX_PDF_PAGE = 19200  # CSS px (200 in): the largest page PDF readers take
 KEPT_NAVIGATING = "The page kept navigating (a meta refresh or a script setting location) until max_wait_ms"
 # What a page can write and a later render could read ("all" also drops shader and other caches: slower).
 STORAGE_TYPES = "cookies,local_storage,indexeddb,cache_storage,file_systems,websql,service_workers"
@@ -285,6 +286,15 @@ class Render:
         if not opts.media_type:
             await emulate_media(slot, "screen", opts.color_scheme)
             slot.media = ("screen", opts.color_scheme)
+        cut = not clip.full and kwargs.get("width") == clip.width
+        if cut:
+            # An element or a snippet is one page of its own size, laid out as on screen: printed on one page as
+            # wide as the viewport (print lays a document out at the paper's width) and as tall as the whole
+            # document (a line that does not fit a page moves to the next one whole, its box with it), then cut
+            # to the box.
+            tall = await slot.page.evaluate("Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)")
+            height = min(max(float(tall), clip.y + clip.height) + 1, MAX_PDF_PAGE)
+            kwargs.update(width=self.viewport[0], height=height, page_ranges=kwargs.get("page_ranges", "1"))
         try:
             data: bytes = await slot.page.pdf(**kwargs)
         except PlaywrightError as exc:
@@ -294,7 +304,25 @@ class Render:
             if found is None:
                 raise
             raise BadRequestError(f"pdf_options do not fit this document: {found}", param="pdf_options") from None
-        return data
+        return _cut(data, clip) if cut else data
+
+
+def _cut(pdf: bytes, clip: Clip) -> bytes:
+    """The first page of ``pdf`` cut to ``clip`` (CSS px from its top left; its media and crop boxes: the drawing
+    stays vector)."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    page = writer.add_page(PdfReader(io.BytesIO(pdf)).pages[0])
+    left, top = float(page.mediabox.left), float(page.mediabox.top)
+    box = (left + clip.x * 0.75, top - (clip.y + clip.height) * 0.75, left + (clip.x + clip.width) * 0.75, top - clip.y * 0.75)
+    page.mediabox.lower_left = page.cropbox.lower_left = box[:2]  # 96 CSS px are 72 pt
+    page.mediabox.upper_right = page.cropbox.upper_right = box[2:]
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 async def on_final_document(slot: Slot, step: Callable[[], Awaitable[T]], deadline: float) -> T:

@@ -1,10 +1,9 @@
 """The content-addressed store: an SQLite index plus object files, with the API's id/url/list/delete/batch/usage.
 
-An id is sha256 over the canonical creation parameters, the engine fingerprint and the bytes of every local
-file the render read, formatted as a UUID version 8 (`hcti_build.ids`). The files a render reads are only
-known after rendering, so the index (`hcti_build.index`) keeps a manifest per request (params + engine) naming
-those files; a lookup re-hashes them and derives the id without a browser (the "depfile" scheme of ccache and
-Bazel).
+An id is sha256 over the canonical creation parameters, the renderer's fingerprint and the bytes of every local
+file the render read, as a UUID version 8 (`ids`). Those files are known only after rendering, so the index keeps a
+manifest per request naming them; a lookup re-hashes them and derives the id without a browser (the "depfile"
+scheme of ccache and Bazel). It renders through a `hcti_build.renderer.Renderer`, never a concrete engine.
 """
 
 from __future__ import annotations
@@ -395,7 +394,8 @@ class Store:
 
     @staticmethod
     def _variant_key(q: ImageQuery) -> str:
-        return hashlib.sha256(q.cache_key().encode()).hexdigest()[:24]
+        pdf = "pdf2" if q.format == "pdf" else ""  # a snippet's PDF became one page of its box (#30): not the old ones
+        return hashlib.sha256((q.cache_key() + pdf).encode()).hexdigest()[:24]
 
     def _variant(self, image_id: str, q: ImageQuery) -> Path:
         return self.objects.variant(image_id, self._variant_key(q), q.format)
