@@ -38,6 +38,16 @@ class HctiError(Exception):
             "validation_errors": self.validation_errors,
         }
 
+    def about(self, what: str) -> HctiError:
+        """This error said about one thing (``what: message``): the same class, status and fields, so a 400 stays a
+        400 (a bare HctiError made of it was answered "Internal Server Error")."""
+        err = type(self).__new__(type(self))
+        err.__dict__.update(self.__dict__)
+        err.message = f"{what}: {self.message}"
+        err.args = (err.message,)
+        err.errors = [err if e is self else e for e in self.errors]
+        return err
+
     def _render_traceback_(self) -> list[str]:
         """IPython and Jupyter show this instead of a traceback: the API's error, not our internals."""
         return [f"{type(self).__name__}: {self}"]

@@ -76,3 +76,16 @@ def test_json_schema_comes_from_the_declarations() -> None:
     assert create["color_scheme"]["enum"] == ["light", "dark"] and create["full_screen"]["type"] == "boolean"
     assert query["format"]["enum"] == ["jpeg", "jpg", "pdf", "png", "webp"] and query["dpi"]["maximum"] == 600
     assert set(create) == set(CreateOptions.__dataclass_fields__) and set(query) == set(ImageQuery.__dataclass_fields__)
+
+
+def test_an_error_said_about_a_card_keeps_its_status() -> None:
+    """The MkDocs plugin names the card an error is about; it made a bare HctiError of a 400, answered
+    "Internal Server Error". The class, status, parameter and field list are kept, with the new message."""
+    with pytest.raises(BadRequestError) as caught:
+        CreateOptions.from_mapping({"html": "<p>x</p>", "device_scale": "9"})
+    said = caught.value.about("card for index.md")
+    assert type(said) is BadRequestError and said.status_code == 400 and said.param == "device_scale"
+    body = said.to_json()
+    assert body["error"] == "Bad Request" and body["message"].startswith("card for index.md: device_scale")
+    assert body["validation_errors"][0]["field"] == "device_scale"  # each field's own message, unprefixed
+    assert str(said) == body["message"] and caught.value.message.startswith("device_scale")  # the original kept

@@ -357,7 +357,7 @@ def _about(what: str) -> Iterator[None]:
     try:
         yield
     except HctiError as exc:
-        raise HctiError(f"{what}: {exc.message}", param=exc.param) from None
+        raise exc.about(what) from None
 
 
 def _cpus() -> int:
