@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import html
 import io
+import ipaddress
 import json
 import os
 import re
@@ -18,9 +19,11 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import jinja2
 import pytest
+import yaml
 from conftest import load
 from PIL import Image
 
@@ -31,6 +34,7 @@ from hcti_build.integrations.mkdocs.meta import HeadLoader as _HeadLoader
 from hcti_build.integrations.mkdocs.meta import insert_meta as _insert_meta
 
 MKDOCS = [sys.executable, "-m", "mkdocs"]
+ROOT = Path(__file__).resolve().parent.parent  # the project: its own site's mkdocs.yml, docs and main job
 T = TypeVar("T")
 
 
@@ -455,3 +459,33 @@ def test_serve_renders_none_of_the_cards_a_build_made(tmp_path: Path, host: list
             image = s.og_image(f"/docs/{page}")
             assert image.startswith(f"http://127.0.0.1:{s.port}/docs/assets/images/social/")
             assert s.get(s.card_of(f"/docs/{page}")) == card
+
+
+def test_the_projects_own_cards_show_where_the_site_is_published(monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/main.sh builds this project's site with mkdocs.yml as it is (no HCTI_SITE_URL): its cards show
+    that site_url, which must not be a dev server's (they showed 127.0.0.1:8000)."""
+    from mkdocs.config import load_config
+
+    monkeypatch.delenv("HCTI_SITE_URL", raising=False)
+    commands = re.sub(r"#.*", "", (ROOT / "examples" / "main.sh").read_text())
+    assert not re.search(r"127\.0\.0\.1|localhost|\[::1\]|0\.0\.0\.0", commands)
+    site_url = load_config(config_file=str(ROOT / "mkdocs.yml")).site_url
+    host = urlsplit(site_url or "").hostname or ""
+    assert site_url and site_url.startswith("https://"), site_url
+    assert host != "localhost" and not (host.replace(".", "").isdigit() and ipaddress.ip_address(host).is_loopback), site_url
+
+
+def test_every_plugins_snippet_users_copy_keeps_search() -> None:
+    """A `plugins:` key replaces MkDocs' default `[search]`: a snippet with hcti alone, added to a site without
+    `plugins:`, removed its search."""
+    snippets = []
+    for doc in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+        for block in re.findall(r"```ya?ml\n(.*?)```", doc.read_text(), re.S):
+            if re.search(r"^plugins:", block, re.M) and "hcti" in block:
+                snippets.append((doc.name, block))
+        for inline in re.findall(r"`(plugins: \[[^]]*\])`", doc.read_text()):
+            snippets.append((doc.name, inline))
+    assert len(snippets) >= 3
+    for name, text in snippets:
+        plugins = [p if isinstance(p, str) else next(iter(p)) for p in yaml.safe_load(text)["plugins"]]
+        assert plugins[:2] == ["search", "hcti"], (name, text)
