@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$(cd "${BIN:-.venv/bin}" && pwd)"
 export HCTI_STORE="${HCTI_STORE:-$PWD/.hcti}"   # one store: the kernel, nbconvert and the CLI share renders
+# The site's cards show its site_url (mkdocs.yml's, or HCTI_SITE_URL: where the site is published).
 "$BIN/mkdocs" build --strict                     # -> site/ (cards in site/assets/images/social)
 "$BIN/jupyter" nbconvert --execute --to notebook --output-dir site/notebooks notebooks/*.ipynb
 "$BIN/jupyter" nbconvert --to hcti-html site/notebooks/*.ipynb       # -> site/notebooks/*.html, images embedded

@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
+import ipaddress
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 import jinja2
 import pytest
+import yaml
 from conftest import load
 from PIL import Image
 
 from hcti_build import Checker as _Checker
 from hcti_build import ImageQuery, Store
+from hcti_build.integrations.mkdocs.config import configured_site_url as _configured_site_url
 from hcti_build.integrations.mkdocs.meta import HeadLoader as _HeadLoader
 from hcti_build.integrations.mkdocs.meta import insert_meta as _insert_meta
 
 MKDOCS = [sys.executable, "-m", "mkdocs"]
+ROOT = Path(__file__).resolve().parent.parent  # the project: its own site's mkdocs.yml, docs and main job
+T = TypeVar("T")
 
 
 def make_site(
@@ -267,6 +281,31 @@ def test_insert_meta_keeps_the_theme_tags_and_escapes() -> None:
     assert '<meta name="twitter:card" content="summary_large_image">' in out
 
 
+@pytest.mark.parametrize(
+    ("yml", "card_url"),
+    [
+        ("INHERIT: base.yml\n", "https://docs.example.com/x/"),  # base.yml: !ENV, with the variable set
+        ("site_url: https://example.org/docs\n", "https://example.org/docs/"),
+        ("", None),
+        ("site_url: http://127.0.0.1:8123/x/\n", "http://127.0.0.1:8123/x/"),  # as configured, however odd
+    ],
+)
+def test_a_card_shows_the_site_url_of_mkdocs_yml_when_serve_replaced_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, yml: str, card_url: str | None
+) -> None:
+    from mkdocs.config import load_config
+
+    monkeypatch.setenv("DOCS_URL", "https://docs.example.com/x")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "base.yml").write_text("site_url: !ENV [DOCS_URL, 'https://fallback.example/']\n")
+    (tmp_path / "mkdocs.yml").write_text(f"site_name: S\n{yml}")
+    config = load_config(config_file=str(tmp_path / "mkdocs.yml"), dev_addr="127.0.0.1:8123")
+    built = config.site_url
+    assert _configured_site_url(config) == built == card_url  # a build: what MkDocs has
+    config.site_url = "http://127.0.0.1:8123/x/"  # what `mkdocs serve` does before the first build
+    assert _configured_site_url(config) == card_url
+
+
 def test_head_loader_adds_the_tags_only_in_template_text() -> None:
     templates = {
         "base.html": "<html><head><title>{{ t }}</title></head><body></body></html>",
@@ -309,35 +348,31 @@ def test_meta_tags_once_whatever_the_theme_head(tmp_path: Path, main: str) -> No
     assert "hcti_head" not in (root / "site" / "index.html").read_text()
 
 
-def test_mkdocs_serve_keeps_one_browser_and_re_renders_changed_cards(tmp_path: Path) -> None:
-    """`mkdocs serve`: editing a stylesheet the card template reads re-renders the cards with the same browser;
-    editing one page re-renders that page's card only."""
-    import io
-    import os
-    import signal
-    import socket
-    import threading
-    import time
-    import urllib.request
+class Serve:
+    """A real `mkdocs serve` (or `properdocs serve`) on 127.0.0.1 and a free port, its log read as it comes."""
 
-    root = make_site(tmp_path, theme="mkdocs", extra=":\n      cards_template: overrides/card.html")
-    (root / "overrides").mkdir()
-    (root / "overrides" / "card.css").write_text("body{margin:0}.c{width:1200px;height:630px;background:rgb(255,0,0)}")
-    (root / "overrides" / "card.html").write_text('<link rel="stylesheet" href="card.css"><div class="c">{{ page.title }}</div>')
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [*MKDOCS, "serve", "-a", f"127.0.0.1:{port}"], cwd=root, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    log: list[str] = []
-    assert proc.stderr is not None
-    reader = threading.Thread(target=lambda: log.extend(iter(proc.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
-    reader.start()
+    def __init__(self, root: Path, host: list[str] = MKDOCS) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        command = [*host, "serve", "-f", "mkdocs.yml", "-a", f"127.0.0.1:{self.port}"]
+        self.proc = subprocess.Popen(command, cwd=root, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.log: list[str] = []
+        stderr = self.proc.stderr
+        assert stderr is not None
+        self.reader = threading.Thread(target=lambda: self.log.extend(iter(stderr.readline, "")), daemon=True)
+        self.reader.start()
 
-    def wait_for(cond, timeout: float = 90):  # type: ignore[no-untyped-def]
+    def close(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGINT)
+        self.proc.wait(timeout=20)
+        self.reader.join(5)
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+
+    def wait_for(self, cond: Callable[[], T | None], timeout: float = 90) -> T:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and proc.poll() is None:
+        while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 value = cond()
             except OSError:
@@ -345,44 +380,112 @@ def test_mkdocs_serve_keeps_one_browser_and_re_renders_changed_cards(tmp_path: P
             if value:
                 return value
             time.sleep(0.05)
-        raise AssertionError("timed out; log:\n" + "".join(log))
+        raise AssertionError("timed out; log:\n" + "".join(self.log))
 
-    def get(path: str) -> bytes:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
-            return r.read()
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+            return bytes(r.read())
 
-    def card_of(page: str) -> str:
-        m = re.search(r'<meta property="og:image" content="([^"]+)">', get(page).decode())
+    def og_image(self, page: str) -> str:
+        m = re.search(r'<meta property="og:image" content="([^"]+)">', self.get(page).decode())
         assert m
-        return "/" + m.group(1).split("://", 1)[-1].split("/", 1)[1]
+        return m.group(1)
 
-    def builds() -> list[str]:
-        return [line for line in log if "hcti: " in line and " cards (" in line]
+    def card_of(self, page: str) -> str:
+        """The path of the page's card on the dev server."""
+        return "/" + self.og_image(page).split("://", 1)[-1].split("/", 1)[1]
 
-    def rebuilt(n: int) -> list[str]:
+    def builds(self) -> list[str]:
+        return [line for line in self.log if "hcti: " in line and " cards (" in line]
+
+    def rebuilt(self, n: int) -> list[str]:
         """Builds after the n-th that rendered something: an edit can reach the watcher as two events, and the
         second one's build renders nothing."""
-        return [line for line in builds()[n:] if "(0 rendered" not in line]
+        return [line for line in self.builds()[n:] if "(0 rendered" not in line]
 
+
+@contextlib.contextmanager
+def serving(root: Path, host: list[str] = MKDOCS) -> Iterator[Serve]:
+    served = Serve(root, host)
     try:
-        first = wait_for(lambda: card_of("/"))
-        assert load(get(first)).getpixel((600, 315))[:3] == (255, 0, 0)
-        assert "Chromium launched 1 time" in builds()[-1]
+        yield served
+    finally:
+        served.close()
+
+
+def test_mkdocs_serve_keeps_one_browser_and_re_renders_changed_cards(tmp_path: Path) -> None:
+    """`mkdocs serve`: editing a stylesheet the card template reads re-renders the cards with the same browser;
+    editing one page re-renders that page's card only."""
+    root = make_site(tmp_path, theme="mkdocs", extra=":\n      cards_template: overrides/card.html")
+    (root / "overrides").mkdir()
+    (root / "overrides" / "card.css").write_text("body{margin:0}.c{width:1200px;height:630px;background:rgb(255,0,0)}")
+    (root / "overrides" / "card.html").write_text('<link rel="stylesheet" href="card.css"><div class="c">{{ page.title }}</div>')
+    with serving(root) as s:
+        first = s.wait_for(lambda: s.card_of("/"))
+        assert load(s.get(first)).getpixel((600, 315))[:3] == (255, 0, 0)
+        assert "Chromium launched 1 time" in s.builds()[-1]
         (root / "overrides" / "card.css").write_text("body{margin:0}.c{width:1200px;height:630px;background:rgb(0,0,255)}")
-        n = len(builds())
-        second = wait_for(lambda: (c := card_of("/")) != first and c)
-        im = load(io.BytesIO(get(second)).getvalue())
+        n = len(s.builds())
+        second = s.wait_for(lambda: (c := s.card_of("/")) != first and c)
+        im = load(io.BytesIO(s.get(second)).getvalue())
         assert im.size == (1200, 630) and im.getpixel((600, 315))[:3] == (0, 0, 255)
-        css_rebuild = wait_for(lambda: rebuilt(n))[0]
+        css_rebuild = s.wait_for(lambda: s.rebuilt(n))[0]
         assert re.search(r"2 cards \(2 rendered, 0 reused\).*Chromium launched 1 time", css_rebuild), css_rebuild
-        n = len(builds())
+        n = len(s.builds())
         setup = root / "docs" / "guide" / "setup.md"
         setup.write_text(setup.read_text().replace("# Setup", "# Setting up"))
-        first_rebuild = wait_for(lambda: rebuilt(n))[0]
+        first_rebuild = s.wait_for(lambda: s.rebuilt(n))[0]
         assert re.search(r"2 cards \(1 rendered, 1 reused\).*Chromium launched 1 time", first_rebuild), first_rebuild
-        assert card_of("/") == second
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=20)
-        reader.join(5)
-        proc.stderr.close()
+        assert s.card_of("/") == second
+
+
+@pytest.mark.parametrize("host", [MKDOCS, [sys.executable, "-m", "properdocs"]], ids=["mkdocs", "properdocs"])
+def test_serve_renders_none_of_the_cards_a_build_made(tmp_path: Path, host: list[str]) -> None:
+    """`serve` makes the dev server's address the site_url; a card shows mkdocs.yml's site_url, served or built,
+    so serving a built site renders no card and serves the built bytes. The served page's tags carry the dev
+    address, so its og:image opens in the dev server."""
+    root = make_site(tmp_path, theme="mkdocs")
+    built = subprocess.run([*host, "build", "-f", "mkdocs.yml"], cwd=root, capture_output=True, text=True, timeout=240)
+    assert built.returncode == 0, built.stderr
+    assert "hcti: 2 cards (2 rendered, 0 reused)" in built.stderr
+    cards = {}
+    for page in ("", "guide/setup/"):
+        image = metas(root / "site" / page / "index.html")["og:image"]
+        cards[page] = (root / "site" / image.removeprefix("https://example.org/docs/")).read_bytes()
+    with serving(root, host) as s:
+        summary = s.wait_for(s.builds)[0]
+        assert "hcti: 2 cards (0 rendered, 2 reused), 2 directive images; Chromium launched 0 time(s)" in summary
+        for page, card in cards.items():
+            image = s.og_image(f"/docs/{page}")
+            assert image.startswith(f"http://127.0.0.1:{s.port}/docs/assets/images/social/")
+            assert s.get(s.card_of(f"/docs/{page}")) == card
+
+
+def test_the_projects_own_cards_show_where_the_site_is_published(monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/main.sh builds this project's site with mkdocs.yml as it is (no HCTI_SITE_URL): its cards show
+    that site_url, which must not be a dev server's (they showed 127.0.0.1:8000)."""
+    from mkdocs.config import load_config
+
+    monkeypatch.delenv("HCTI_SITE_URL", raising=False)
+    commands = re.sub(r"#.*", "", (ROOT / "examples" / "main.sh").read_text())
+    assert not re.search(r"127\.0\.0\.1|localhost|\[::1\]|0\.0\.0\.0", commands)
+    site_url = load_config(config_file=str(ROOT / "mkdocs.yml")).site_url
+    host = urlsplit(site_url or "").hostname or ""
+    assert site_url and site_url.startswith("https://"), site_url
+    assert host != "localhost" and not (host.replace(".", "").isdigit() and ipaddress.ip_address(host).is_loopback), site_url
+
+
+def test_every_plugins_snippet_users_copy_keeps_search() -> None:
+    """A `plugins:` key replaces MkDocs' default `[search]`: a snippet with hcti alone, added to a site without
+    `plugins:`, removed its search."""
+    snippets = []
+    for doc in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+        for block in re.findall(r"```ya?ml\n(.*?)```", doc.read_text(), re.S):
+            if re.search(r"^plugins:", block, re.M) and "hcti" in block:
+                snippets.append((doc.name, block))
+        for inline in re.findall(r"`(plugins: \[[^]]*\])`", doc.read_text()):
+            snippets.append((doc.name, inline))
+    assert len(snippets) >= 3
+    for name, text in snippets:
+        plugins = [p if isinstance(p, str) else next(iter(p)) for p in yaml.safe_load(text)["plugins"]]
+        assert plugins[:2] == ["search", "hcti"], (name, text)

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.plugins import get_plugin_logger
@@ -51,7 +51,7 @@ from hcti_build import (
     write_if_changed,
 )
 
-from .config import HctiConfig
+from .config import HctiConfig, configured_site_url
 
 log = get_plugin_logger("hcti")
 # Material for MkDocs' primary colours (the 500 shades its palette uses), by palette name.
@@ -141,7 +141,8 @@ class Cards:
         self.options: dict[str, Any] = {}
         self.memo: Memo | None = None
         self.cards_rel, self.cards_tree = "", Tree.of(root)
-        self.site_url: str | None = None
+        self.site_url: str | None = None  # the meta tags' (under `mkdocs serve`, the dev server's address)
+        self.card_url: str | None = None  # the card's: mkdocs.yml's, served or built (see `configured_site_url`)
         # A build's cards, emptied by `reset`:
         self.cards: dict[str, Card] = {}
         self.sites: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
@@ -188,7 +189,8 @@ class Cards:
         # Cards are written by the file rules: inside site_dir, never through a folder that leads out of it.
         self.cards_tree = Tree.of(config.site_dir)
         self.cards_tree.output(self.cards_rel, "cards_dir")
-        self.site_url = config.site_url.rstrip("/") + "/" if config.site_url else None
+        self.site_url = _dir_url(config.site_url)
+        self.card_url = _dir_url(configured_site_url(config))
         self.remembered = {}
         if self.memo is not None:
             for key in set(self.memo.old.values()):
@@ -234,7 +236,7 @@ class Cards:
         description = str(page.meta.get("description") or config.site_description or "")
         site, site_key = self._site(config, options)
         values = {
-            "page": {"title": title, "description": description, "url": page.canonical_url or page.url, "meta": dict(page.meta)},
+            "page": {"title": title, "description": description, "url": self._page_url(page), "meta": dict(page.meta)},
             "site": site,
             "options": options,
             "width": self.config.cards_width,
@@ -242,6 +244,13 @@ class Cards:
         }
         memo_key = self.memo.key({**values, "site": site_key}) if self.memo else None
         return values, title, description, memo_key
+
+    def _page_url(self, page: Page) -> str:
+        """The page's URL on its card: the canonical one MkDocs made, unless `mkdocs serve` made it of the dev
+        server's address (then the same URL of mkdocs.yml's site_url: a card is the same served or built)."""
+        if self.card_url == self.site_url:
+            return page.canonical_url or page.url
+        return urljoin(self.card_url, page.url) if self.card_url else page.url
 
     def _render(self, uri: str, opts: CreateOptions, base: str) -> Asset:
         """A card rendered (or found in the store) on a pool thread, without its bytes in memory (every page is
@@ -337,7 +346,7 @@ class Cards:
                     break
         description, language = config.site_description or "", config.theme.get("language") or "en"
         return card_site(
-            config.site_name, config.site_url or "", options, description=description, logo=logo_url, language=language
+            config.site_name, self.card_url or "", options, description=description, logo=logo_url, language=language
         )
 
 
@@ -358,6 +367,10 @@ def _about(what: str) -> Iterator[None]:
         yield
     except HctiError as exc:
         raise exc.about(what) from None
+
+
+def _dir_url(url: str | None) -> str | None:
+    return url.rstrip("/") + "/" if url else None
 
 
 def _cpus() -> int:
