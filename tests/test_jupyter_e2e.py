@@ -304,3 +304,46 @@ def test_hcti_build_keeps_kernel_outputs_of_jinja_cells(executed: dict[str, Any]
         r"report\.ipynb#cell5:1:1: --jinja reads sales, total_q1, total_q2; no kernel here, so run the notebook first",
         done.stderr,
     ), done.stderr
+
+
+# -- issue #30, found by a new user -----------------------------------------------------------------------
+BLUE = '<div style="width:40px;height:20px;background:rgb(0,0,255)">{}</div>'
+
+
+def _execute(nb: Any, folder: Path) -> None:
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+
+
+def test_one_cell_has_one_id_in_a_kernel_and_in_nbconvert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel passed the magic the cell's HTML with a newline added, nbconvert read it as saved: the same cell had
+    two ids, was rendered twice, and the export's file was not the `card.id` the notebook printed. Now one cell
+    has one id, whoever reads it: saved without a newline at the end, with `\\r\\n`, with blank lines after
+    it (the same id as without them), its source a string or a list of lines."""
+    monkeypatch.setenv("HCTI_STORE", str(tmp_path / ".hcti"))  # the kernel's store, and nbconvert's (_nbconvert)
+    sources = {
+        "plain": "%%hcti -o plain\n" + BLUE.format("plain"),  # as Jupyter saves a cell: no newline at the end
+        "crlf": "%%hcti -o crlf\r\n" + BLUE.format("crlf") + "\r\n",  # an editor's line ends
+        "blank": "%%hcti -o blank\n" + BLUE.format("plain") + "\n\n  \n",  # plain's HTML, blank lines after it
+    }
+    nb = nbformat.v4.new_notebook()
+    last = "print(plain.id, crlf.id, blank.id)"
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in ("%load_ext hcti_build", *sources.values(), last)]
+    _execute(nb, tmp_path)
+    ids = dict(zip(sources, nb.cells[-1].outputs[0]["text"].split(), strict=True))
+    assert ids["blank"] == ids["plain"] != ids["crlf"], ids
+    nbformat.write(nb, tmp_path / "lines.ipynb")  # nbformat writes each source as a list of lines
+    as_text = json.loads(nbformat.writes(nb))
+    for cell in as_text["cells"]:
+        cell["source"] = "".join(cell["source"])
+    (tmp_path / "text.ipynb").write_text(json.dumps(as_text))
+    renders = renders_in(tmp_path / ".hcti")
+    done = _nbconvert(tmp_path, "--to", "hcti-markdown", "lines.ipynb", "text.ipynb")
+    assert done.returncode == 0, done.stderr
+    for name in ("lines", "text"):
+        md = (tmp_path / f"{name}.md").read_text()
+        assert set(re.findall(r"hcti-([0-9a-f-]{36})\.png", md)) == set(ids.values()), md
+        for image_id in ids.values():
+            assert (tmp_path / f"{name}_files" / f"hcti-{image_id}.png").read_bytes().startswith(PNG)
+    assert renders_in(tmp_path / ".hcti") == renders  # every cell was the kernel's render: nothing rendered again
