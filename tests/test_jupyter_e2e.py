@@ -228,6 +228,10 @@ def test_nbconvert_hcti_markdown_writes_links_to_extracted_images(executed: dict
         assert "data:image" not in md  # every image is a file beside the Markdown
     gallery = (folder / "gallery.md").read_text()
     assert 'alt="Quarterly numbers"' in gallery  # the hcti fence of a Markdown cell, rendered with no kernel
+    # the cells' alt text (#30: `![png](...)`): a cell rendered here, and the kept output of a --jinja cell
+    assert re.search(r'<img src="gallery_files/hcti-[0-9a-f-]+\.png" alt="Release card" width="600" height="315">', gallery)
+    report = (folder / "report.md").read_text()
+    assert re.search(r'<img src="report_files/hcti-[0-9a-f-]+\.png" alt="Sales by region, Q1 and Q2"', report), report
     card = (folder / "gallery_files").glob("hcti-*.png")
     assert any(load(p).size == (600, 315) for p in card)  # the release card at --device-scale 1
     # unchanged cells reuse the store: a second conversion renders nothing
@@ -238,8 +242,10 @@ def test_nbconvert_hcti_markdown_writes_links_to_extracted_images(executed: dict
 
 def test_nbconvert_hcti_html_embeds_images_with_alt_text(executed: dict[str, Any]) -> None:
     folder = executed["folder"]
-    done = _nbconvert(folder, "--to", "hcti-html", "gallery.ipynb")
+    done = _nbconvert(folder, "--to", "hcti-html", "gallery.ipynb", "report.ipynb")
     assert done.returncode == 0, done.stderr
+    report = (folder / "report.html").read_text()  # the table's output is the kernel's (--jinja): #30
+    assert any(i["alt"] == "Sales by region, Q1 and Q2" and str(i["src"]).startswith("data:image/png") for i in _imgs(report))
     page = (folder / "gallery.html").read_text()
     imgs = re.findall(r"<img [^>]*>", page)
     hcti = [i for i in imgs if 'src="data:image/' in i]
@@ -261,7 +267,7 @@ def test_nbconvert_renders_without_a_kernel_and_reports_errors(tmp_path: Path) -
     done = _nbconvert(tmp_path, "--to", "hcti-markdown", "nb.ipynb")
     assert done.returncode == 0, done.stderr
     md = (tmp_path / "nb.md").read_text()
-    (jpg,) = re.findall(r"\]\((nb_files/hcti-[0-9a-f-]+\.jpg)\)", md)
+    (jpg,) = re.findall(r'<img src="(nb_files/hcti-[0-9a-f-]+\.jpg)" alt="" width="200" height="100">', md)
     assert (tmp_path / jpg).read_bytes()[:3] == b"\xff\xd8\xff"
     assert load(tmp_path / jpg).size == (400, 200)
     assert re.search(r'<img src="nb_files/hcti-[0-9a-f-]+\.png" alt="Blue" width="10" height="10">', md)
@@ -347,3 +353,59 @@ def test_one_cell_has_one_id_in_a_kernel_and_in_nbconvert(tmp_path: Path, monkey
         for image_id in ids.values():
             assert (tmp_path / f"{name}_files" / f"hcti-{image_id}.png").read_bytes().startswith(PNG)
     assert renders_in(tmp_path / ".hcti") == renders  # every cell was the kernel's render: nothing rendered again
+
+
+def _imgs(page: str) -> list[dict[str, str | None]]:
+    """The <img> tags of a page, their attributes as a browser reads them (entities decoded)."""
+    from html.parser import HTMLParser
+
+    found: list[dict[str, str | None]] = []
+
+    class Imgs(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "img":
+                found.append(dict(attrs))
+
+    Imgs().feed(page)
+    return found
+
+
+def test_nbconvert_exports_carry_the_cells_alt_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`hcti-markdown` wrote `![png](nb_files/hcti-....png)` for a cell with --alt, `hcti-html` nbconvert's "No
+    description has been provided for this image" for a --jinja cell's kept output (and warned "Alternative text is
+    missing"). Every exported image carries its cell's alt text (and --class), escaped for the page it is in: a
+    cell rendered by nbconvert, and a --jinja cell whose output the kernel made (its alt from --alt, else the
+    kernel's)."""
+    monkeypatch.setenv("HCTI_STORE", str(tmp_path / ".hcti"))
+    alt = 'Release ] " < & card [x](y) *z*'
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext hcti_build\nwho = 'Ada & Bob'"),
+        nbformat.v4.new_code_cell(f"%%hcti --alt '{alt}' --class 'hero wide'\n" + BLUE.format("rendered")),
+        nbformat.v4.new_code_cell("%%hcti --jinja --alt 'Kept <table> & \"quotes\"'\n" + BLUE.format("{{ who }}")),
+        nbformat.v4.new_code_cell("%%hcti --jinja --format jpg\n" + BLUE.format("by {{ who }}")),
+    ]
+    _execute(nb, tmp_path)
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    wanted = {alt: "hero wide", 'Kept <table> & "quotes"': None, "by Ada & Bob": None}
+    done = _nbconvert(tmp_path, "--to", "hcti-markdown", "nb.ipynb")
+    assert done.returncode == 0, done.stderr
+    md = (tmp_path / "nb.md").read_text()
+    assert "![png]" not in md and "![jpeg]" not in md, md
+    assert 'alt="Release ] &quot; &lt; &amp; card [x](y) *z*"' in md  # HTML in Markdown: Markdown leaves it alone
+    imgs = {i["alt"]: i for i in _imgs(md)}
+    assert imgs.keys() == wanted.keys(), md
+    for text, cls in wanted.items():
+        assert imgs[text].get("class") == cls
+        src = str(imgs[text]["src"])
+        assert re.fullmatch(r"nb_files/hcti-[0-9a-f-]{36}\.(png|jpg)", src), src
+        assert (tmp_path / src).read_bytes()[:3] in (PNG[:3], b"\xff\xd8\xff")
+        assert imgs[text]["width"] == "40" and imgs[text]["height"] == "20"
+    done = _nbconvert(tmp_path, "--to", "hcti-html", "nb.ipynb")
+    assert done.returncode == 0, done.stderr
+    assert "Alternative text is missing" not in done.stderr
+    page = (tmp_path / "nb.html").read_text()
+    assert "No description has been provided" not in page
+    imgs = {i["alt"]: i for i in _imgs(page) if str(i["src"]).startswith("data:image/")}
+    assert imgs.keys() == wanted.keys()
+    assert all(imgs[text].get("class") == cls for text, cls in wanted.items())
