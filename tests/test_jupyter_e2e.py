@@ -409,3 +409,28 @@ def test_nbconvert_exports_carry_the_cells_alt_text(tmp_path: Path, monkeypatch:
     imgs = {i["alt"]: i for i in _imgs(page) if str(i["src"]).startswith("data:image/")}
     assert imgs.keys() == wanted.keys()
     assert all(imgs[text].get("class") == cls for text, cls in wanted.items())
+
+
+def test_nbconvert_error_is_the_one_line_the_docs_show(tmp_path: Path) -> None:
+    """nbconvert followed the one-line error with "Error while converting" and a 30-line traceback of its own
+    frames. What a user sees is what docs/jupyter.md shows, line for line: the error naming the notebook, cell
+    and parameter; exit status 1; nothing written. `--debug` still shows the traceback."""
+    docs = (ROOT / "docs" / "jupyter.md").read_text()
+    shown = re.search(r"A bad directive stops.*?```text\n\$ (.*?)\n(.*?)```", docs, re.S)
+    assert shown, "docs/jupyter.md: the error example"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A notebook"),
+        nbformat.v4.new_code_cell("%%hcti --width 300\n<p>fine</p>"),
+        nbformat.v4.new_code_cell("%%hcti --width 0\n<p>x</p>"),
+    ]
+    nbformat.write(nb, tmp_path / "bad.ipynb")
+    command = shown.group(1).split()
+    assert command[:2] == ["jupyter", "nbconvert"]
+    done = _nbconvert(tmp_path, *command[2:])
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == shown.group(2).splitlines()
+    assert "bad.ipynb#cell3:1:1: width must be" in done.stderr
+    assert not (tmp_path / "bad.md").exists() and not (tmp_path / "bad_files").exists()
+    debug = _nbconvert(tmp_path, *command[2:], "--debug")
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr

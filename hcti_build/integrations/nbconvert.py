@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html as htmllib
+import logging
 import os
 import posixpath
 import re
@@ -38,6 +39,30 @@ class HctiConversionError(ConversionException, HctiError):
 
     def __init__(self, exc: DirectiveError) -> None:
         HctiError.__init__(self, str(exc), param=exc.param)
+
+
+class _OneLine(logging.Filter):
+    """nbconvert's app logs a ConversionException as "Error while converting 'nb.ipynb'" with the traceback of
+    its own frames. Ours is a user's error, already logged as the one line that names the notebook, the cell and
+    the parameter: that record is dropped, unless the log shows debug messages (`--debug`: traitlets' logger
+    takes every level, its handler the app's log_level)."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        super().__init__()
+        self.log = log
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HctiConversionError):
+            return True
+        return self.log.isEnabledFor(logging.DEBUG) and any(h.level <= logging.DEBUG for h in self.log.handlers)
+
+
+def _no_traceback(log: Any) -> None:
+    """Before raising an HctiConversionError: its host's log (nbconvert's app, by traitlets' parents) says it in
+    one line."""
+    if isinstance(log, logging.Logger) and not any(isinstance(f, _OneLine) for f in log.filters):
+        log.addFilter(_OneLine(log))
 
 
 class HctiPreprocessor(Preprocessor):
@@ -80,6 +105,7 @@ class HctiPreprocessor(Preprocessor):
             rewrite_cells(nb.cells, pairs, replacement=replacement, output=output)
         except DirectiveError as exc:
             self.log.error("%s", exc)
+            _no_traceback(self.log)
             raise HctiConversionError(exc) from None
         finally:
             store.close()
