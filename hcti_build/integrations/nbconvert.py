@@ -1,9 +1,10 @@
 """nbconvert: `HctiPreprocessor` and the `hcti-markdown` / `hcti-html` exporters.
 
 The preprocessor renders `%%hcti` code cells and `hcti` directives in Markdown cells from their source, with no
-kernel, through the same store as the magic (an unchanged cell is one hash). The exporters run it before
-output extraction, so `jupyter nbconvert --to hcti-markdown nb.ipynb` writes `nb.md` with links to
-`nb_files/hcti-<id>.png`, and `--to hcti-html` embeds the images. nbconvert is imported here only.
+kernel, through the same store as the magic (an unchanged cell is one hash), and shows every image as an <img>
+of its own (the cell's alt text, class and display size): `jupyter nbconvert --to hcti-markdown nb.ipynb` writes
+`nb.md` with `<img src="nb_files/hcti-<id>.png" ...>`, and `--to hcti-html` embeds the images. Its errors are
+one line in nbconvert's log. nbconvert is imported here only.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class HctiPreprocessor(Preprocessor):
         store = Store(self.store or default_store_path(root), root=root)
         templates = Templates(root)
         files_dir = str(resources.get("output_files_dir") or "")
-        used: set[str] = set()  # file names already placed, by us or by output extraction later
+        used: set[str] = set()  # file names already placed: an image shown twice is one file
         if not isinstance(resources.get("outputs"), dict):
             resources["outputs"] = {}
         try:
