@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from hcti_build.errors import DirectiveError
-from hcti_build.pipeline.directives import parse_magic_line, scan_markdown, scan_notebook, scan_template
+from hcti_build.pipeline.directives import (
+    magic_body,
+    parse_magic_line,
+    scan_cells,
+    scan_markdown,
+    scan_notebook,
+    scan_template,
+)
 from hcti_build.pipeline.resolve import resolve
 from hcti_build.pipeline.templates import Templates
 
@@ -88,7 +95,24 @@ def test_notebook_magic_cells_and_markdown_cells() -> None:
     )
     _, found = scan_notebook(nb, "n.ipynb")
     assert [(d.kind, d.cell) for d in found] == [("fence", 0), ("magic", 1)]
-    assert found[1].attrs == {"width": "100", "full_screen": True} and found[1].body == "<b>c</b>"
+    assert found[1].attrs == {"width": "100", "full_screen": True} and found[1].body == "<b>c</b>\n"
+
+
+def test_a_magic_cell_has_one_body_however_it_was_saved() -> None:
+    """The body a kernel gives the magic (a newline added) and the bodies a notebook file may hold for the same
+    cell (lines or one string, `\r\n`, blank lines after it) are one body: one cell, one id (#30)."""
+    saved = [
+        ["%%hcti --width 100\n", "<b>c</b>\n", "<i>d</i>"],
+        "%%hcti --width 100\n<b>c</b>\n<i>d</i>",
+        "%%hcti --width 100\r\n<b>c</b>\r\n<i>d</i>\r\n",
+        "%%hcti --width 100\n<b>c</b>\n<i>d</i>  \n\n\t\n",
+    ]
+    for source in saved:
+        (d,) = scan_cells([{"cell_type": "code", "source": source}], "n.ipynb")
+        assert (d.attrs, d.body) == ({"width": "100"}, "<b>c</b>\n<i>d</i>\n"), source
+    assert magic_body("<b>c</b>\n<i>d</i>\n") == "<b>c</b>\n<i>d</i>\n"  # what a kernel gives the magic
+    assert magic_body(" \r\n\n") == ""  # nothing: "HTML is Required", as before
+    assert magic_body("<pre>a\u00a0") == "<pre>a\u00a0\n"  # a no-break space is not white space to drop
 
 
 def test_magic_line_errors_are_clear() -> None:

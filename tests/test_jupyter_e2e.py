@@ -228,6 +228,10 @@ def test_nbconvert_hcti_markdown_writes_links_to_extracted_images(executed: dict
         assert "data:image" not in md  # every image is a file beside the Markdown
     gallery = (folder / "gallery.md").read_text()
     assert 'alt="Quarterly numbers"' in gallery  # the hcti fence of a Markdown cell, rendered with no kernel
+    # the cells' alt text (#30: `![png](...)`): a cell rendered here, and the kept output of a --jinja cell
+    assert re.search(r'<img src="gallery_files/hcti-[0-9a-f-]+\.png" alt="Release card" width="600" height="315">', gallery)
+    report = (folder / "report.md").read_text()
+    assert re.search(r'<img src="report_files/hcti-[0-9a-f-]+\.png" alt="Sales by region, Q1 and Q2"', report), report
     card = (folder / "gallery_files").glob("hcti-*.png")
     assert any(load(p).size == (600, 315) for p in card)  # the release card at --device-scale 1
     # unchanged cells reuse the store: a second conversion renders nothing
@@ -238,8 +242,10 @@ def test_nbconvert_hcti_markdown_writes_links_to_extracted_images(executed: dict
 
 def test_nbconvert_hcti_html_embeds_images_with_alt_text(executed: dict[str, Any]) -> None:
     folder = executed["folder"]
-    done = _nbconvert(folder, "--to", "hcti-html", "gallery.ipynb")
+    done = _nbconvert(folder, "--to", "hcti-html", "gallery.ipynb", "report.ipynb")
     assert done.returncode == 0, done.stderr
+    report = (folder / "report.html").read_text()  # the table's output is the kernel's (--jinja): #30
+    assert any(i["alt"] == "Sales by region, Q1 and Q2" and str(i["src"]).startswith("data:image/png") for i in _imgs(report))
     page = (folder / "gallery.html").read_text()
     imgs = re.findall(r"<img [^>]*>", page)
     hcti = [i for i in imgs if 'src="data:image/' in i]
@@ -261,7 +267,7 @@ def test_nbconvert_renders_without_a_kernel_and_reports_errors(tmp_path: Path) -
     done = _nbconvert(tmp_path, "--to", "hcti-markdown", "nb.ipynb")
     assert done.returncode == 0, done.stderr
     md = (tmp_path / "nb.md").read_text()
-    (jpg,) = re.findall(r"\]\((nb_files/hcti-[0-9a-f-]+\.jpg)\)", md)
+    (jpg,) = re.findall(r'<img src="(nb_files/hcti-[0-9a-f-]+\.jpg)" alt="" width="200" height="100">', md)
     assert (tmp_path / jpg).read_bytes()[:3] == b"\xff\xd8\xff"
     assert load(tmp_path / jpg).size == (400, 200)
     assert re.search(r'<img src="nb_files/hcti-[0-9a-f-]+\.png" alt="Blue" width="10" height="10">', md)
@@ -304,3 +310,127 @@ def test_hcti_build_keeps_kernel_outputs_of_jinja_cells(executed: dict[str, Any]
         r"report\.ipynb#cell5:1:1: --jinja reads sales, total_q1, total_q2; no kernel here, so run the notebook first",
         done.stderr,
     ), done.stderr
+
+
+# -- issue #30, found by a new user -----------------------------------------------------------------------
+BLUE = '<div style="width:40px;height:20px;background:rgb(0,0,255)">{}</div>'
+
+
+def _execute(nb: Any, folder: Path) -> None:
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+
+
+def test_one_cell_has_one_id_in_a_kernel_and_in_nbconvert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel passed the magic the cell's HTML with a newline added, nbconvert read it as saved: the same cell had
+    two ids, was rendered twice, and the export's file was not the `card.id` the notebook printed. Now one cell
+    has one id, whoever reads it: saved without a newline at the end, with `\\r\\n`, with blank lines after
+    it (the same id as without them), its source a string or a list of lines."""
+    monkeypatch.setenv("HCTI_STORE", str(tmp_path / ".hcti"))  # the kernel's store, and nbconvert's (_nbconvert)
+    sources = {
+        "plain": "%%hcti -o plain\n" + BLUE.format("plain"),  # as Jupyter saves a cell: no newline at the end
+        "crlf": "%%hcti -o crlf\r\n" + BLUE.format("crlf") + "\r\n",  # an editor's line ends
+        "blank": "%%hcti -o blank\n" + BLUE.format("plain") + "\n\n  \n",  # plain's HTML, blank lines after it
+    }
+    nb = nbformat.v4.new_notebook()
+    last = "print(plain.id, crlf.id, blank.id)"
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in ("%load_ext hcti_build", *sources.values(), last)]
+    _execute(nb, tmp_path)
+    ids = dict(zip(sources, nb.cells[-1].outputs[0]["text"].split(), strict=True))
+    assert ids["blank"] == ids["plain"] != ids["crlf"], ids
+    nbformat.write(nb, tmp_path / "lines.ipynb")  # nbformat writes each source as a list of lines
+    as_text = json.loads(nbformat.writes(nb))
+    for cell in as_text["cells"]:
+        cell["source"] = "".join(cell["source"])
+    (tmp_path / "text.ipynb").write_text(json.dumps(as_text))
+    renders = renders_in(tmp_path / ".hcti")
+    done = _nbconvert(tmp_path, "--to", "hcti-markdown", "lines.ipynb", "text.ipynb")
+    assert done.returncode == 0, done.stderr
+    for name in ("lines", "text"):
+        md = (tmp_path / f"{name}.md").read_text()
+        assert set(re.findall(r"hcti-([0-9a-f-]{36})\.png", md)) == set(ids.values()), md
+        for image_id in ids.values():
+            assert (tmp_path / f"{name}_files" / f"hcti-{image_id}.png").read_bytes().startswith(PNG)
+    assert renders_in(tmp_path / ".hcti") == renders  # every cell was the kernel's render: nothing rendered again
+
+
+def _imgs(page: str) -> list[dict[str, str | None]]:
+    """The <img> tags of a page, their attributes as a browser reads them (entities decoded)."""
+    from html.parser import HTMLParser
+
+    found: list[dict[str, str | None]] = []
+
+    class Imgs(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "img":
+                found.append(dict(attrs))
+
+    Imgs().feed(page)
+    return found
+
+
+def test_nbconvert_exports_carry_the_cells_alt_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`hcti-markdown` wrote `![png](nb_files/hcti-....png)` for a cell with --alt, `hcti-html` nbconvert's "No
+    description has been provided for this image" for a --jinja cell's kept output (and warned "Alternative text is
+    missing"). Every exported image carries its cell's alt text (and --class), escaped for the page it is in: a
+    cell rendered by nbconvert, and a --jinja cell whose output the kernel made (its alt from --alt, else the
+    kernel's)."""
+    monkeypatch.setenv("HCTI_STORE", str(tmp_path / ".hcti"))
+    alt = 'Release ] " < & card [x](y) *z*'
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext hcti_build\nwho = 'Ada & Bob'"),
+        nbformat.v4.new_code_cell(f"%%hcti --alt '{alt}' --class 'hero wide'\n" + BLUE.format("rendered")),
+        nbformat.v4.new_code_cell("%%hcti --jinja --alt 'Kept <table> & \"quotes\"'\n" + BLUE.format("{{ who }}")),
+        nbformat.v4.new_code_cell("%%hcti --jinja --format jpg\n" + BLUE.format("by {{ who }}")),
+    ]
+    _execute(nb, tmp_path)
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    wanted = {alt: "hero wide", 'Kept <table> & "quotes"': None, "by Ada & Bob": None}
+    done = _nbconvert(tmp_path, "--to", "hcti-markdown", "nb.ipynb")
+    assert done.returncode == 0, done.stderr
+    md = (tmp_path / "nb.md").read_text()
+    assert "![png]" not in md and "![jpeg]" not in md, md
+    assert 'alt="Release ] &quot; &lt; &amp; card [x](y) *z*"' in md  # HTML in Markdown: Markdown leaves it alone
+    imgs = {i["alt"]: i for i in _imgs(md)}
+    assert imgs.keys() == wanted.keys(), md
+    for text, cls in wanted.items():
+        assert imgs[text].get("class") == cls
+        src = str(imgs[text]["src"])
+        assert re.fullmatch(r"nb_files/hcti-[0-9a-f-]{36}\.(png|jpg)", src), src
+        assert (tmp_path / src).read_bytes()[:3] in (PNG[:3], b"\xff\xd8\xff")
+        assert imgs[text]["width"] == "40" and imgs[text]["height"] == "20"
+    done = _nbconvert(tmp_path, "--to", "hcti-html", "nb.ipynb")
+    assert done.returncode == 0, done.stderr
+    assert "Alternative text is missing" not in done.stderr
+    page = (tmp_path / "nb.html").read_text()
+    assert "No description has been provided" not in page
+    imgs = {i["alt"]: i for i in _imgs(page) if str(i["src"]).startswith("data:image/")}
+    assert imgs.keys() == wanted.keys()
+    assert all(imgs[text].get("class") == cls for text, cls in wanted.items())
+
+
+def test_nbconvert_error_is_the_one_line_the_docs_show(tmp_path: Path) -> None:
+    """nbconvert followed the one-line error with "Error while converting" and a 30-line traceback of its own
+    frames. What a user sees is what docs/jupyter.md shows, line for line: the error naming the notebook, cell
+    and parameter; exit status 1; nothing written. `--debug` still shows the traceback."""
+    docs = (ROOT / "docs" / "jupyter.md").read_text()
+    shown = re.search(r"A bad directive stops.*?```text\n\$ (.*?)\n(.*?)```", docs, re.S)
+    assert shown, "docs/jupyter.md: the error example"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A notebook"),
+        nbformat.v4.new_code_cell("%%hcti --width 300\n<p>fine</p>"),
+        nbformat.v4.new_code_cell("%%hcti --width 0\n<p>x</p>"),
+    ]
+    nbformat.write(nb, tmp_path / "bad.ipynb")
+    command = shown.group(1).split()
+    assert command[:2] == ["jupyter", "nbconvert"]
+    done = _nbconvert(tmp_path, *command[2:])
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == shown.group(2).splitlines()
+    assert "bad.ipynb#cell3:1:1: width must be" in done.stderr
+    assert not (tmp_path / "bad.md").exists() and not (tmp_path / "bad_files").exists()
+    debug = _nbconvert(tmp_path, *command[2:], "--debug")
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr

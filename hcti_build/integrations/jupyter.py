@@ -24,7 +24,14 @@ from ..engine.browser import Engine
 from ..errors import DirectiveError, HctiError
 from ..files import write_if_changed
 from ..pipeline.assets import Asset, produce
-from ..pipeline.directives import Directive, MagicLineError, magic_arguments, magic_own_arguments, parse_magic_line
+from ..pipeline.directives import (
+    Directive,
+    MagicLineError,
+    magic_arguments,
+    magic_body,
+    magic_own_arguments,
+    parse_magic_line,
+)
 from ..pipeline.notebook import notebook_output
 from ..pipeline.resolve import Resolved, resolve
 from ..pipeline.templates import Templates
@@ -100,6 +107,7 @@ class HctiMagics(Magics):
             values = parse_magic_line(line)
         except MagicLineError as exc:
             raise UsageError(f"%%hcti: {exc}") from None
+        cell = magic_body(cell)  # the scanner's form of the body too: one cell, one id, run or converted
         try:
             own = magic_own_arguments(values)
             body = Templates(Path.cwd()).render_string(cell, self._namespace()) if own.jinja else cell

@@ -1,16 +1,21 @@
 """nbconvert: `HctiPreprocessor` and the `hcti-markdown` / `hcti-html` exporters.
 
 The preprocessor renders `%%hcti` code cells and `hcti` directives in Markdown cells from their source, with no
-kernel, through the same store as the magic (an unchanged cell is one hash). The exporters run it before
-output extraction, so `jupyter nbconvert --to hcti-markdown nb.ipynb` writes `nb.md` with links to
-`nb_files/hcti-<id>.png`, and `--to hcti-html` embeds the images. nbconvert is imported here only.
+kernel, through the same store as the magic (an unchanged cell is one hash), and shows every image as an <img>
+of its own (the cell's alt text, class and display size): `jupyter nbconvert --to hcti-markdown nb.ipynb` writes
+`nb.md` with `<img src="nb_files/hcti-<id>.png" ...>`, and `--to hcti-html` embeds the images. Its errors are
+one line in nbconvert's log. nbconvert is imported here only.
 """
 
 from __future__ import annotations
 
+import base64
+import html as htmllib
+import logging
 import os
 import posixpath
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,6 +26,7 @@ from traitlets import Bool, List, Unicode
 from traitlets.config import Config
 
 from ..errors import DirectiveError, HctiError
+from ..options import MIME
 from ..pipeline.assets import Asset, data_uri, produce, reference_html
 from ..pipeline.directives import Directive, scan_cells
 from ..pipeline.notebook import notebook_output, prepare_magic, rewrite_cells
@@ -34,6 +40,30 @@ class HctiConversionError(ConversionException, HctiError):
 
     def __init__(self, exc: DirectiveError) -> None:
         HctiError.__init__(self, str(exc), param=exc.param)
+
+
+class _OneLine(logging.Filter):
+    """nbconvert's app logs a ConversionException as "Error while converting 'nb.ipynb'" with the traceback of
+    its own frames. Ours is a user's error, already logged as the one line that names the notebook, the cell and
+    the parameter: that record is dropped, unless the log shows debug messages (`--debug`: traitlets' logger
+    takes every level, its handler the app's log_level)."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        super().__init__()
+        self.log = log
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HctiConversionError):
+            return True
+        return self.log.isEnabledFor(logging.DEBUG) and any(h.level <= logging.DEBUG for h in self.log.handlers)
+
+
+def _no_traceback(log: Any) -> None:
+    """Before raising an HctiConversionError: its host's log (nbconvert's app, by traitlets' parents) says it in
+    one line."""
+    if isinstance(log, logging.Logger) and not any(isinstance(f, _OneLine) for f in log.filters):
+        log.addFilter(_OneLine(log))
 
 
 class HctiPreprocessor(Preprocessor):
@@ -54,7 +84,7 @@ class HctiPreprocessor(Preprocessor):
         store = Store(self.store or default_store_path(root), root=root)
         templates = Templates(root)
         files_dir = str(resources.get("output_files_dir") or "")
-        used: set[str] = set()  # file names already placed, by us or by output extraction later
+        used: set[str] = set()  # file names already placed: an image shown twice is one file
         if not isinstance(resources.get("outputs"), dict):
             resources["outputs"] = {}
         try:
@@ -76,6 +106,7 @@ class HctiPreprocessor(Preprocessor):
             rewrite_cells(nb.cells, pairs, replacement=replacement, output=output)
         except DirectiveError as exc:
             self.log.error("%s", exc)
+            _no_traceback(self.log)
             raise HctiConversionError(exc) from None
         finally:
             store.close()
@@ -98,20 +129,21 @@ class HctiPreprocessor(Preprocessor):
         used: set[str],
         resources: dict[str, Any],
     ) -> None:
-        """A kept `--jinja` output shows WebP as a data: URI and PDF as a link the kernel chose; when the store has
-        that image, it is placed like every other image. The query comes from the cell's line (--jinja leaves it)."""
+        """A kept `--jinja` output is placed like every other image, with the alt text the kernel gave it and the
+        cell's class. Its query comes from the cell's line (--jinja leaves it); its bytes from the output itself
+        (PNG, JPEG), else from the store (WebP, PDF: a data: URI or a link the kernel chose), else it is kept."""
+        d.body = "<!-- the kernel's output -->"
+        try:
+            r = resolve(d, root, "", templates, default_format=self.default_format or None)
+        except DirectiveError:
+            return  # a line the kernel could not have run: its output is kept as it is
         for i, out in enumerate(cell.get("outputs", [])):
-            data = out.get("data", {})
-            m = re.fullmatch(r"<hcti image ([0-9a-f-]{36})>", str(data.get("text/plain", "")))
-            if not m or "text/html" not in data:
-                continue
-            d.body = "<!-- the kernel's output -->"
-            try:
-                r = resolve(d, root, "", templates, default_format=self.default_format or None)
-                asset = produce(store, r, d, image_id=m.group(1))
-            except DirectiveError:
-                continue  # not in this store (run elsewhere): kept as it is
-            cell.outputs[i] = self._output(asset, r, files_dir, used, resources)
+            m = re.fullmatch(r"<hcti image ([0-9a-f-]{36})>", str(out.get("data", {}).get("text/plain", "")))
+            found = _kept_asset(out, m.group(1), r, store, d) if m else None
+            if found is not None:
+                asset, kept = found
+                alt = _kernel_alt(out)
+                cell.outputs[i] = self._output(asset, kept if alt is None else replace(kept, alt=alt), files_dir, used, resources)
 
     def _src(self, asset: Asset, r: Resolved, files_dir: str, used: set[str], resources: dict[str, Any]) -> str:
         """Where an image placed by us lives: a data: URI, or a file in the output's files folder."""
@@ -124,21 +156,45 @@ class HctiPreprocessor(Preprocessor):
         return name
 
     def _output(self, asset: Asset, r: Resolved, files_dir: str, used: set[str], resources: dict[str, Any]) -> Any:
+        """A `%%hcti` cell's output in the export: an <img> of our own (alt text, class, display size), to a file
+        beside the output or a data: URI, rather than an image output: nbconvert's templates drop an image
+        output's alt text (Markdown's `![png](...)`, HTML's "No description has been provided for this image")."""
         from nbformat import from_dict
 
-        out = notebook_output(asset, r)
-        if self.embed_images:
-            # An <img> of our own rather than image/png: nbconvert's lab template drops an image output's alt text.
-            if asset.pixels is not None:
-                out = notebook_output(asset, r, data_uri(asset, r.query.format), inline=False)
-            return from_dict(out)
-        name = posixpath.join(files_dir, out["metadata"]["filename"]) if files_dir else out["metadata"]["filename"]
-        if "text/html" not in out["data"] and name not in used:
-            used.add(name)  # output extraction writes it, under the file name in its metadata
-            return from_dict(out)
-        # WebP and PDF (no output type of their own in nbconvert's templates), and an image shown twice
-        # (extraction refuses a file name used twice): a reference to the one file.
+        if self.embed_images and asset.pixels is None:
+            return from_dict(notebook_output(asset, r))  # a PDF: a data: link that downloads under its name
         return from_dict(notebook_output(asset, r, self._src(asset, r, files_dir, used, resources), inline=False))
+
+
+def _kept_asset(out: Any, image_id: str, r: Resolved, store: Store, d: Directive) -> tuple[Asset, Resolved] | None:
+    """The image of a kept output, and its query: PNG and JPEG from the output's own bytes (in the kernel's
+    format, whatever this store holds), WebP and PDF from the store. None when neither has it."""
+    data = out.get("data", {})
+    for fmt in ("png", "jpg"):
+        if MIME[fmt] in data:
+            kept = replace(r, query=replace(r.query, format=fmt))
+            try:
+                return Asset.of(image_id, kept.query, base64.b64decode(str(data[MIME[fmt]]))), kept
+            except (ValueError, OSError):  # not base64, or not an image: the notebook's own business
+                return None
+    if "text/html" not in data:
+        return None
+    try:
+        return produce(store, r, d, image_id=image_id), r
+    except DirectiveError:
+        return None  # not in this store (run elsewhere): kept as it is
+
+
+def _kernel_alt(out: Any) -> str | None:
+    """The alt text the kernel gave a `%%hcti` output (its --alt, else the text of the HTML it rendered): in an
+    image output's metadata, or an <img>'s attribute. A kept cell's HTML needed the kernel: only it knows."""
+    data, meta = out.get("data", {}), out.get("metadata", {})
+    for mime in ("image/png", "image/jpeg"):
+        if mime in data:
+            alt = (meta.get(mime) or {}).get("alt")
+            return alt if isinstance(alt, str) else None
+    m = re.search(r'<img [^>]*?\balt="([^"]*)"', str(data.get("text/html", "")))
+    return htmllib.unescape(m.group(1)) if m else None
 
 
 def _before_extraction(exporter: type[Any]) -> list[Any]:

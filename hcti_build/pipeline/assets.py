@@ -45,15 +45,21 @@ class Asset:
     def load(cls, store: Store, image_id: str, query: ImageQuery, *, rendered: bool = False) -> Asset:
         """A stored image's final bytes for ``query`` (checked, derived if missing), with their pixel size."""
         data = store.get(image_id, query)
+        return cls.of(image_id, query, data, rendered=rendered, source=store.stored_path(image_id, query))
+
+    @classmethod
+    def of(cls, image_id: str, query: ImageQuery, data: bytes, *, rendered: bool = False, source: Path | None = None) -> Asset:
+        """The image ``image_id`` whose final bytes for ``query`` are ``data``, with their pixel size (read from
+        them: raises OSError when they are no image)."""
         pixels = None
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":  # a PNG's size is in its first chunk
+        if len(data) >= 24 and data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":  # a PNG's size is in its first chunk
             pixels = struct.unpack(">II", data[16:24])
         elif query.format != "pdf":
             from PIL import Image  # only when needed: see docs/performance.md
 
             with Image.open(io.BytesIO(data)) as im:
                 pixels = im.size
-        return cls(image_id, asset_name(image_id, query), data, pixels, rendered, store.stored_path(image_id, query))
+        return cls(image_id, asset_name(image_id, query), data, pixels, rendered, source)
 
     @classmethod
     def checked(cls, store: Store, image_id: str, query: ImageQuery, pixels: tuple[int, int]) -> Asset:

@@ -286,15 +286,25 @@ def scan_cells(cells: Sequence[Mapping[str, Any]], path: str) -> list[Directive]
             for d in scan_markdown(source, where):
                 d.cell = index
                 found.append(d)
-        elif cell.get("cell_type") == "code" and source.startswith("%%hcti") and source[6:7] in ("", " ", "\n", "\t"):
+        elif cell.get("cell_type") == "code" and source.startswith("%%hcti") and source[6:7] in ("", " ", "\r", "\n", "\t"):
             first, _, body = source.partition("\n")
-            d = Directive(where, 1, 1, "magic", 0, len(source), body=body, cell=index)
+            d = Directive(where, 1, 1, "magic", 0, len(source), body=magic_body(body), cell=index)
             try:
-                d.attrs = parse_magic_line(first[len("%%hcti") :])
+                d.attrs = parse_magic_line(first[len("%%hcti") :])  # a "\r" left at its end is white space to shlex
             except MagicLineError as exc:
                 d.problem = d.error(f"%%hcti: {exc}")  # the other cells are still checked
             found.append(d)
     return found
+
+
+def magic_body(html: str) -> str:
+    """A `%%hcti` cell's HTML in its one form, whoever reads the cell, so that a cell has one id: a kernel gives
+    the magic the body with a newline added, a notebook file holds it as saved (with or without a newline at the
+    end, with `\r\n` from some editors, with blank lines left after it). Line ends become `\n`, white space at the
+    end goes, and HTML that is left ends with one `\n`: the kernel's form of a cell as Jupyter saves it, so the ids
+    printed in kernels stay. (The HTML parser reads `\r\n` as `\n` and trailing white space renders nothing.)"""
+    html = html.replace("\r\n", "\n").replace("\r", "\n").rstrip(" \t\n")
+    return html + "\n" if html else ""
 
 
 def format_for_filename(filename: str, given: str | None) -> str:
