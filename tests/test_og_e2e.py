@@ -152,6 +152,41 @@ def test_without_a_site_url_or_canonical_urls_it_says_what_to_give(tmp_path: Pat
     assert og(tmp_path, "site").returncode == 0 and meta_tags(site / "index.html")["og:url"] == [SITE_URL]
 
 
+# A theme's overrides kept under docs/ are copied into the site: typer's docs/overrides/main.html, httpx's partial.
+FRAGMENTS = {
+    "overrides/main.html": '{% extends "base.html" %}\n{%- block scripts %}\n{{ super() }}\n<script src="https://cdn.example/qabot.js"></script>\n'
+    '<qa-bot title="Typer Bot" description="A library">\n  <dl><dt>Ask</dt></dl>\n</qa-bot>\n{%- endblock %}\n',
+    "overrides/extra.html": '{% extends "base.html" %}\n\n{% block extrahead %}\n  <script async src="https://ads.example/a.js"></script>\n{% endblock %}\n',
+    "overrides/partials/nav.html": '{% import "partials/nav-item.html" as item with context %}\n<!-- the navigation -->\n'
+    '<nav class="{{ class }}" aria-label="{{ lang.t("nav.title") }}"><a href="{{ nav.homepage.url | url }}">x</a></nav>\n',
+}
+
+
+def test_template_fragments_in_the_site_are_not_pages(tmp_path: Path) -> None:
+    """Issue #30: a file with no document head (no doctype, <html>, <head> or <title>) got 12 tags prepended with
+    --site-url, and failed the run without it. It is left byte for byte and not counted."""
+    site = make_site(tmp_path)
+    for rel, text in FRAGMENTS.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(text)
+    before = tree(site)
+    done = og(tmp_path, "site", "--site-url", SITE_URL)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("hcti og: 4 pages, 4 rendered, 0 reused, 2 skipped in ")
+    for rel in (*FRAGMENTS, "private.html", "old.html", "404.html"):
+        assert tree(site)[rel] == before[rel], rel
+    assert og(tmp_path, "--check", "site").returncode == 0
+
+    # Without a site URL, a site whose pages have canonical URLs: the fragments are no error either.
+    other = tmp_path / "other"
+    shutil.copytree(site / "overrides", other / "overrides")
+    (other / "index.html").write_text(page("Home", f'<link rel="canonical" href="{SITE_URL}">'))
+    done = og(tmp_path, "other")
+    assert done.returncode == 0, done.stderr
+    assert "hcti og: 1 pages" in done.stderr and "overrides" not in done.stderr
+    assert all(tree(other)[rel] == before[rel] for rel in FRAGMENTS)
+
+
 def test_zensical_site(tmp_path: Path) -> None:
     """Zensical runs no MkDocs plugins: its built site gets its cards afterwards, from its canonical URLs."""
     (tmp_path / "docs").mkdir()

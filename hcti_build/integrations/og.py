@@ -176,6 +176,9 @@ class SiteCards:
             data = (self.site / rel).read_bytes()
             text = data.decode("utf-8", "surrogateescape")  # every byte kept as it was
             head = read_head(text)
+            if not head.document:  # a template fragment, not a page: not read further, not counted
+                self.memo.forget(rel)
+                continue
             if opted_out(head):
                 report.skipped += 1
                 self.memo.forget(rel)

@@ -26,7 +26,7 @@ def check_site(site: Path, include: Sequence[str] = (), exclude: Sequence[str] =
     problems = []
     for rel in site_pages(site, include, exclude):
         head = read_head((site / rel).read_bytes().decode("utf-8", "surrogateescape"))
-        if opted_out(head):
+        if not head.document or opted_out(head):
             continue
         for key in ("og:image", "twitter:image"):
             found = [m.content for m in head.metas if m.key == key]
