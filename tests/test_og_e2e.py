@@ -141,12 +141,18 @@ def test_a_page_that_cannot_render_is_named_and_the_others_are_done(tmp_path: Pa
     assert "og:image" not in (site / "bad.html").read_text() and "og:image" in (site / "index.html").read_text()
 
 
-def test_without_a_site_url_or_canonical_urls_it_says_what_to_give(tmp_path: Path) -> None:
+def test_without_a_site_url_or_canonical_urls_it_says_what_to_give_once(tmp_path: Path) -> None:
+    """Issue #30: the message was said once per page (40 identical lines for click's docs)."""
     site = make_site(tmp_path)
+    for i in range(10):
+        (site / f"extra{i}.html").write_text(page(f"Extra {i}"))
     before = tree(site)
     done = og(tmp_path, "site")
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "index.html: og:image must be an absolute URL: give --site-url (or site_url under [tool.hcti])" in done.stderr
+    (said,) = [line for line in done.stderr.splitlines() if "absolute URL" in line]
+    assert said.startswith("og:image must be an absolute URL, and 14 page(s) (broken.html, extra0.html, extra1.html and 11 more)")
+    assert "--site-url" in said and "site_url under [tool.hcti] in pyproject.toml or in hcti.toml" in said
+    assert done.stderr.strip().splitlines()[-1].startswith("hcti og failed: 0 pages, 0 rendered")
     assert tree(site) == before  # nothing written
     (tmp_path / "hcti.toml").write_text(f'site_url = "{SITE_URL}"\n')
     assert og(tmp_path, "site").returncode == 0 and meta_tags(site / "index.html")["og:url"] == [SITE_URL]
