@@ -52,6 +52,8 @@ def make_site(root: Path) -> Path:
     (site / "private.html").write_text(page("Private", '<meta name="hcti:card" content="false">'))
     (site / "old.html").write_text(page("Moved", '<meta http-equiv="refresh" content="0; url=index.html">'))
     (site / "404.html").write_text(page("Not found"))
+    (site / "404").mkdir()
+    (site / "404" / "index.html").write_text(page("Not found"))  # Sphinx's dirhtml with sphinx-notfound-page
     (site / "broken.html").write_text("<title>Broken <b>markup</title><meta name=description content='no quotes'><p>unclosed")
     (root / "card.html").write_text(CARD)
     return site
@@ -92,7 +94,7 @@ def test_a_hand_written_site_gets_one_card_and_one_of_each_tag(tmp_path: Path, c
     assert meta_tags(site / "index.html")["og:description"] == ["The home page"]
     assert meta_tags(site / "index.html")["og:site_name"] == ["Hand Site"]
     assert meta_tags(site / "guide/index.html")["og:url"] == [SITE_URL + "guide/"]
-    for rel in ("private.html", "old.html", "404.html"):  # opted out, a redirect stub, the 404 page: untouched
+    for rel in ("private.html", "old.html", "404.html", "404/index.html"):  # opted out, a redirect stub, 404 pages: untouched
         assert tree(site)[rel] == before[rel]
     # Nothing else in a page changed: without the lines it added, a page is the page it was.
     kept = [line for line in home.splitlines(keepends=True) if not line.startswith(("<meta property=", "<meta name="))]
