@@ -141,8 +141,9 @@ def test_a_bad_option_is_a_warning_at_its_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("theme", ["alabaster", "furo", "pydata_sphinx_theme", "sphinx_book_theme"])
 def test_themes_render_the_tags_in_the_head(tmp_path: Path, theme: str) -> None:
     project(tmp_path, f'html_theme = "{theme}"\n')
-    done = sphinx(tmp_path, "-b", "html")
+    done = sphinx(tmp_path, "-b", "html", quiet=False)
     assert done.returncode == 0, done.stderr
+    assert "did not render the card tags" not in done.stdout and "hcti: 2 cards (2 rendered, 0 reused)" in done.stdout
     for page in ("index.html", "guide.html"):
         text = (tmp_path / "out" / page).read_text()
         tags = meta_tags(tmp_path / "out" / page)
