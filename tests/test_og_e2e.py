@@ -52,6 +52,8 @@ def make_site(root: Path) -> Path:
     (site / "private.html").write_text(page("Private", '<meta name="hcti:card" content="false">'))
     (site / "old.html").write_text(page("Moved", '<meta http-equiv="refresh" content="0; url=index.html">'))
     (site / "404.html").write_text(page("Not found"))
+    (site / "404").mkdir()
+    (site / "404" / "index.html").write_text(page("Not found"))  # Sphinx's dirhtml with sphinx-notfound-page
     (site / "broken.html").write_text("<title>Broken <b>markup</title><meta name=description content='no quotes'><p>unclosed")
     (root / "card.html").write_text(CARD)
     return site
@@ -92,7 +94,7 @@ def test_a_hand_written_site_gets_one_card_and_one_of_each_tag(tmp_path: Path, c
     assert meta_tags(site / "index.html")["og:description"] == ["The home page"]
     assert meta_tags(site / "index.html")["og:site_name"] == ["Hand Site"]
     assert meta_tags(site / "guide/index.html")["og:url"] == [SITE_URL + "guide/"]
-    for rel in ("private.html", "old.html", "404.html"):  # opted out, a redirect stub, the 404 page: untouched
+    for rel in ("private.html", "old.html", "404.html", "404/index.html"):  # opted out, a redirect stub, 404 pages: untouched
         assert tree(site)[rel] == before[rel]
     # Nothing else in a page changed: without the lines it added, a page is the page it was.
     kept = [line for line in home.splitlines(keepends=True) if not line.startswith(("<meta property=", "<meta name="))]
@@ -141,15 +143,56 @@ def test_a_page_that_cannot_render_is_named_and_the_others_are_done(tmp_path: Pa
     assert "og:image" not in (site / "bad.html").read_text() and "og:image" in (site / "index.html").read_text()
 
 
-def test_without_a_site_url_or_canonical_urls_it_says_what_to_give(tmp_path: Path) -> None:
+def test_without_a_site_url_or_canonical_urls_it_says_what_to_give_once(tmp_path: Path) -> None:
+    """Issue #30: the message was said once per page (40 identical lines for click's docs)."""
     site = make_site(tmp_path)
+    for i in range(10):
+        (site / f"extra{i}.html").write_text(page(f"Extra {i}"))
     before = tree(site)
     done = og(tmp_path, "site")
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "index.html: og:image must be an absolute URL: give --site-url (or site_url under [tool.hcti])" in done.stderr
+    (said,) = [line for line in done.stderr.splitlines() if "absolute URL" in line]
+    assert said.startswith("og:image must be an absolute URL, and 14 page(s) (broken.html, extra0.html, extra1.html and 11 more)")
+    assert "--site-url" in said and "site_url under [tool.hcti] in pyproject.toml or in hcti.toml" in said
+    assert done.stderr.strip().splitlines()[-1].startswith("hcti og failed: 0 pages, 0 rendered")
     assert tree(site) == before  # nothing written
     (tmp_path / "hcti.toml").write_text(f'site_url = "{SITE_URL}"\n')
     assert og(tmp_path, "site").returncode == 0 and meta_tags(site / "index.html")["og:url"] == [SITE_URL]
+
+
+# A theme's overrides kept under docs/ are copied into the site: typer's docs/overrides/main.html, httpx's partial.
+FRAGMENTS = {
+    "overrides/main.html": '{% extends "base.html" %}\n{%- block scripts %}\n{{ super() }}\n<script src="https://cdn.example/qabot.js"></script>\n'
+    '<qa-bot title="Typer Bot" description="A library">\n  <dl><dt>Ask</dt></dl>\n</qa-bot>\n{%- endblock %}\n',
+    "overrides/extra.html": '{% extends "base.html" %}\n\n{% block extrahead %}\n  <script async src="https://ads.example/a.js"></script>\n{% endblock %}\n',
+    "overrides/partials/nav.html": '{% import "partials/nav-item.html" as item with context %}\n<!-- the navigation -->\n'
+    '<nav class="{{ class }}" aria-label="{{ lang.t("nav.title") }}"><a href="{{ nav.homepage.url | url }}">x</a></nav>\n',
+}
+
+
+def test_template_fragments_in_the_site_are_not_pages(tmp_path: Path) -> None:
+    """Issue #30: a file with no document head (no doctype, <html>, <head> or <title>) got 12 tags prepended with
+    --site-url, and failed the run without it. It is left byte for byte and not counted."""
+    site = make_site(tmp_path)
+    for rel, text in FRAGMENTS.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(text)
+    before = tree(site)
+    done = og(tmp_path, "site", "--site-url", SITE_URL)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("hcti og: 4 pages, 4 rendered, 0 reused, 2 skipped in ")
+    for rel in (*FRAGMENTS, "private.html", "old.html", "404.html"):
+        assert tree(site)[rel] == before[rel], rel
+    assert og(tmp_path, "--check", "site").returncode == 0
+
+    # Without a site URL, a site whose pages have canonical URLs: the fragments are no error either.
+    other = tmp_path / "other"
+    shutil.copytree(site / "overrides", other / "overrides")
+    (other / "index.html").write_text(page("Home", f'<link rel="canonical" href="{SITE_URL}">'))
+    done = og(tmp_path, "other")
+    assert done.returncode == 0, done.stderr
+    assert "hcti og: 1 pages" in done.stderr and "overrides" not in done.stderr
+    assert all(tree(other)[rel] == before[rel] for rel in FRAGMENTS)
 
 
 def test_zensical_site(tmp_path: Path) -> None:

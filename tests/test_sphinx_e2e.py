@@ -30,9 +30,9 @@ def project(root: Path, conf: str = "") -> Path:
     return src
 
 
-def sphinx(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def sphinx(root: Path, *args: str, env: dict[str, str] | None = None, quiet: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*SPHINX, "-q", *args, "src", "out"],
+        [*SPHINX, *(["-q"] if quiet else []), *args, "src", "out"],
         cwd=root,
         capture_output=True,
         text=True,
@@ -141,14 +141,48 @@ def test_a_bad_option_is_a_warning_at_its_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("theme", ["alabaster", "furo", "pydata_sphinx_theme", "sphinx_book_theme"])
 def test_themes_render_the_tags_in_the_head(tmp_path: Path, theme: str) -> None:
     project(tmp_path, f'html_theme = "{theme}"\n')
-    done = sphinx(tmp_path, "-b", "html")
+    done = sphinx(tmp_path, "-b", "html", quiet=False)
     assert done.returncode == 0, done.stderr
+    assert "did not render the card tags" not in done.stdout and "hcti: 2 cards (2 rendered, 0 reused)" in done.stdout
     for page in ("index.html", "guide.html"):
         text = (tmp_path / "out" / page).read_text()
         tags = meta_tags(tmp_path / "out" / page)
         assert len(tags["og:image"]) == 1 and len(tags["twitter:image"]) == 1, (theme, page)
         assert text.index('property="og:image"') < text.index("</head>")
         assert (tmp_path / "out" / tags["og:image"][0][len(SITE) :]).is_file()
+
+
+@pytest.mark.parametrize("builder", ["html", "dirhtml"])
+def test_a_theme_that_drops_metatags_still_gets_the_tags_and_says_so(tmp_path: Path, builder: str) -> None:
+    """Issue #30: the Pallets themes (click, flask, ...) set `metatags` in their layout.html, which dropped the
+    tags: cards were written, no page had og:image, and the build said nothing. The built pages are given them."""
+    project(tmp_path, 'extensions.insert(0, "pallets_sphinx_themes")\nhtml_theme = "click"\n')
+    parallel = ["-j", "2"] if builder == "dirhtml" else []  # pages written by other processes, too
+    done = sphinx(tmp_path, "-W", *parallel, "-b", builder, quiet=False)  # said at INFO: a strict build still passes
+    assert done.returncode == 0, done.stderr
+    pages = {"index": "index.html", "guide": "guide.html" if builder == "html" else "guide/index.html"}
+    for name, rel in pages.items():
+        tags = meta_tags(tmp_path / "out" / rel)
+        assert len(tags["og:image"]) == 1 and tags["twitter:image"] == tags["og:image"], (name, tags)
+        (image,) = tags["og:image"]
+        assert image.startswith(SITE + "_images/social/") and image.endswith(".png")
+        card = tmp_path / "out" / image[len(SITE) :]
+        assert card.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and load(card).size == (1200, 630)
+        text = (tmp_path / "out" / rel).read_text()
+        assert text.index('property="og:image"') < text.index("</head>")
+    assert meta_tags(tmp_path / "out" / "index.html")["og:description"] == ["The start page"]
+    assert "og:image" not in (tmp_path / "out" / ("private.html" if builder == "html" else "private/index.html")).read_text()
+    assert "hcti: the theme 'click' did not render the card tags of 2 page(s)" in done.stdout
+    assert "hcti: 2 cards (2 rendered, 0 reused)" in done.stdout
+
+    # A new title: the guide (a new card) and the index (its toctree) written again; then a build that writes none.
+    (tmp_path / "src" / "guide.rst").write_text("Guide\n=====\n\nText.\n")
+    again = sphinx(tmp_path, *parallel, "-b", builder, quiet=False)
+    assert again.returncode == 0, again.stderr
+    assert "card tags of 2 page(s)" in again.stdout and "hcti: 2 cards (1 rendered, 1 reused)" in again.stdout
+    unchanged = sphinx(tmp_path, "-b", builder, quiet=False)
+    assert "card tags of" not in unchanged.stdout and "hcti: 0 cards (0 rendered, 0 reused)" in unchanged.stdout
+    assert len(meta_tags(tmp_path / "out" / pages["guide"])["og:image"]) == 1
 
 
 def test_singlehtml_and_sphinxext_opengraph_side_by_side(tmp_path: Path) -> None:

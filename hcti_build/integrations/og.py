@@ -93,14 +93,26 @@ class OgPage:
 @dataclass
 class OgReport:
     """What a run did: pages given a card (``rendered`` of them rendered now), pages skipped (opted out,
-    redirect stubs), and `page: reason` errors."""
+    redirect stubs), and `page: reason` errors; the pages with no absolute URL are one error (`no_url`)."""
 
     errors: list[str] = field(default_factory=list)
+    no_url: list[str] = field(default_factory=list)
     pages: int = 0
     rendered: int = 0
     skipped: int = 0
     from_remote: str = ""  # " (N from <remote>)" when the store has a remote
     seconds: float = 0.0
+
+    def url_error(self) -> None:
+        """The pages that have no absolute URL, as one error: every page of a site lacks it for the same reason."""
+        if not self.no_url:
+            return
+        pages = ", ".join(self.no_url[:3]) + (f" and {len(self.no_url) - 3} more" if len(self.no_url) > 3 else "")
+        self.errors.append(
+            f"og:image must be an absolute URL, and {len(self.no_url)} page(s) ({pages}) have no absolute canonical "
+            "URL (link rel=canonical) to make it from: give the site's public URL, as --site-url https://example.org/docs/ "
+            "or as site_url under [tool.hcti] in pyproject.toml or in hcti.toml"
+        )
 
     def summary(self) -> str:
         head = "hcti og failed" if self.errors else "hcti og"
@@ -160,6 +172,7 @@ class SiteCards:
         # The store's misses render on the engine's pages while the other pages are prepared and written.
         with concurrent.futures.ThreadPoolExecutor(self.jobs, thread_name_prefix="hcti-og") as pool:
             misses = self._submit_all(pages, site_name, pool, report)
+            report.url_error()
             self._collect(misses, report, on_progress)
         self.memo.save()
         report.seconds = time.perf_counter() - t0
@@ -176,6 +189,9 @@ class SiteCards:
             data = (self.site / rel).read_bytes()
             text = data.decode("utf-8", "surrogateescape")  # every byte kept as it was
             head = read_head(text)
+            if not head.document:  # a template fragment, not a page: not read further, not counted
+                self.memo.forget(rel)
+                continue
             if opted_out(head):
                 report.skipped += 1
                 self.memo.forget(rel)
@@ -186,8 +202,12 @@ class SiteCards:
     # -- each page's card -----------------------------------------------------------------------------
     def _request(self, page: OgPage, site_name: str | None, report: OgReport) -> bool:
         """The page's URLs, values and card request; False (with the error reported) when it cannot have one."""
+        urls = self._urls(page)
+        if urls is None:
+            report.no_url.append(page.rel)
+            return False
+        page.url, page.base_url = urls
         try:
-            page.url, page.base_url = self._urls(page)
             head = page.head
             title = head.get("og:title") or strip_suffix(head.title, site_name) or site_name or page.rel
             page.title, page.description = title, head.get("og:description") or head.get("description") or ""
@@ -203,20 +223,16 @@ class SiteCards:
             return False
         return True
 
-    def _urls(self, page: OgPage) -> tuple[str, str]:
+    def _urls(self, page: OgPage) -> tuple[str, str] | None:
         """The page's absolute URL and the site folder's. og:image must be absolute: from --site-url, else from
-        the page's canonical URL."""
+        the page's canonical URL; None when it has neither."""
         path = url_path(page.rel)
         if self.settings.site_url:
             base = self.settings.site_url.rstrip("/") + "/"
             return base + path, base
         canonical = page.head.canonical
         if not urlsplit(canonical).scheme.startswith("http"):
-            raise BadRequestError(
-                "og:image must be an absolute URL: give --site-url (or site_url under [tool.hcti]); this page has no "
-                "absolute canonical URL either",
-                param="site_url",
-            )
+            return None
         if path and canonical.rstrip("/").endswith(path.rstrip("/")):
             return canonical, canonical.rstrip("/")[: -len(path.rstrip("/"))]
         if not path:

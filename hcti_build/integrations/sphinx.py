@@ -8,8 +8,11 @@ Each page's card is the built-in card (or `hcti_cards_template`) rendered throug
 page's card says is collected as its source is read (`doctree-read`, kept in the environment, merged from
 parallel readers), every card is looked up or rendered once reading is done (`env-updated`, in the main process,
 concurrently on one warm engine), and each page written gets its card file and its og:/twitter: tags through
-`html-page-context`'s `metatags`, skipping any tag another extension wrote. An unchanged page's card is a store
-hit: a rebuild of unchanged sources launches no browser. A page opts out with `:hcti_card: false` at its top
+`html-page-context`'s `metatags`, skipping any tag another extension wrote. A theme may not render `metatags` as
+given (the Pallets themes' layout.html sets it anew, dropping what extensions put there): once the build is done,
+each page it wrote is checked for its tags, and they are written into the page's head where they are missing
+(`SphinxCards.finish`, with one line saying how many). An unchanged page's card is a store hit: a rebuild of
+unchanged sources launches no browser. A page opts out with `:hcti_card: false` at its top
 (MyST: `hcti_card: false` in its front matter).
 
 The `hcti` directive (reST `.. hcti::`, MyST ```` ```{hcti} ````) renders its body, HTML, with the API's
@@ -28,17 +31,18 @@ from urllib.parse import urlsplit
 from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
+from sphinx.builders.html import StandaloneHTMLBuilder
 from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 from ..engine.browser import Engine
 from ..errors import BadRequestError, HctiError
-from ..files import Tree
+from ..files import Tree, write_if_changed
 from ..options import CREATE_PARAMS, IMAGE_FORMATS, QUERY_PARAMS, CreateOptions, ImageQuery
 from ..pipeline.assets import Asset, display_size, produce
 from ..pipeline.directives import TAG_KEYS, Directive
-from ..pipeline.head import card_tags, meta_html, read_head
+from ..pipeline.head import card_tags, edit_head, meta_html, read_head
 from ..pipeline.resolve import resolve
 from ..pipeline.templates import BUILTIN_TEMPLATES, Templates, card_options, card_site, file_data_uri
 from ..store.remote import RemoteTier, remote_tier
@@ -69,8 +73,10 @@ class SphinxCards:
         self.logo = _logo(Path(app.srcdir), config.html_logo)  # read once: every card shows it
         self.query = ImageQuery.from_mapping({"format": config.hcti_cards_format})
         self.site_url = (config.hcti_site_url or config.html_baseurl or "").rstrip("/") + "/"
-        self.cards: dict[str, concurrent.futures.Future[str] | str] = {}
+        self.cards: dict[str, concurrent.futures.Future[tuple[str, bool]] | str] = {}
         self.pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.written: set[str] = set()  # the pages this build writes (seen resolved in the main process)
+        self.made: dict[str, dict[str, str]] = {}  # the tags of the pages written in this process
 
     def close(self) -> None:
         if os.getpid() == self.pid:
@@ -96,15 +102,15 @@ class SphinxCards:
             self.cards[docname] = hit or pool.submit(self._ensure, opts)
         pool.shutdown(wait=self.app.parallel > 1)
 
-    def _ensure(self, opts: CreateOptions) -> str:
-        return self.store.ensure(opts)[0]
+    def _ensure(self, opts: CreateOptions) -> tuple[str, bool]:
+        return self.store.ensure(opts)
 
     def _options(self, env: BuildEnvironment, docname: str, info: dict[str, Any]) -> CreateOptions:
         config = env.config
         options = {**card_options(), **config.hcti_cards_options}
         site = card_site(config.project, self.site_url, options, logo=self.logo, language=config.language or "en")
         page = {
-            "title": _title(env, docname),
+            "title": _title_description(env, docname)[0],
             "description": info.get("description", ""),
             "url": self.page_url(docname),
             "meta": {},
@@ -125,14 +131,57 @@ class SphinxCards:
         if os.getpid() != self.pid:  # a parallel writer: the parent's connections are not its own
             self.store = Store(self.store.path, root=self.store.root, engine=self.engine, remote="")  # cards are local now
             self.pid = os.getpid()
-        image_id = job if isinstance(job, str) else job.result()
+        image_id = job if isinstance(job, str) else job.result()[0]
         asset = Asset.load(self.store, image_id, self.query).slim()
         cards_dir = self.cards_dir
         asset.write(Tree.of(self.app.outdir).output(f"{cards_dir}/{asset.name}", "hcti_cards_dir"))
         assert asset.pixels is not None
         image_url = self.site_url + f"{cards_dir}/{asset.name}"
         project = self.app.config.project
-        return card_tags(title, description, self.page_url(docname), image_url, asset.mime, asset.pixels, project)
+        tags = card_tags(title, description, self.page_url(docname), image_url, asset.mime, asset.pixels, project)
+        self.made[docname] = tags
+        return tags
+
+    # -- the pages written, once the build is done ----------------------------------------------------------
+    def finish(self) -> None:
+        """Each page this build wrote with a card, read back (`finish_page`); then the build's line."""
+        builder, cards, rendered, dropped = self.app.builder, 0, 0, 0
+        for docname in sorted(self.written & self.cards.keys()):
+            if not isinstance(builder, StandaloneHTMLBuilder):
+                break  # an HTML builder of another kind: where it writes pages is its own
+            job = self.cards[docname]
+            if not isinstance(job, str) and job.exception() is not None:
+                continue  # said when its page was written
+            written = self.finish_page(Path(builder.get_outfilename(docname)), docname)
+            if written is not None:
+                cards, dropped = cards + 1, dropped + written
+                rendered += not isinstance(job, str) and job.result()[1]
+        if dropped:
+            log.info(
+                f"hcti: the theme {self.app.config.html_theme!r} did not render the card tags of {dropped} page(s) (its "
+                "templates replace or leave out `metatags`, which drops what extensions put there): written into the "
+                "built pages' heads"
+            )
+        log.info(f"hcti: {cards} cards ({rendered} rendered, {cards - rendered} reused)")
+
+    def finish_page(self, path: Path, docname: str) -> bool | None:
+        """The card's tags written into the page's head when its theme did not render them (any tag of another's
+        stays): True when it had to be, None when the page is not there or its card could not be made."""
+        try:
+            text = path.read_bytes().decode("utf-8", "surrogateescape")  # every byte kept as it was
+        except OSError:
+            return None
+        head = read_head(text)
+        if head.get("og:image") is not None and head.get("twitter:image") is not None:
+            return False  # the theme rendered them (the common case)
+        try:  # the tags the page was given, when it was written in this process; else made again
+            tags = self.made.get(docname) or self.tags(docname, *_title_description(self.app.env, docname))
+        except HctiError:
+            return None  # said when its page was written
+        if tags is None:
+            return None
+        write_if_changed(path, edit_head(text, head, tags, ()).encode("utf-8", "surrogateescape"))
+        return True
 
 
 def _pages(env: BuildEnvironment) -> dict[str, dict[str, Any]]:
@@ -147,9 +196,10 @@ def _logo(srcdir: Path, logo: str | None) -> str | None:
     return None if not logo or urlsplit(logo).scheme else file_data_uri(srcdir / logo)
 
 
-def _title(env: BuildEnvironment, docname: str) -> str:
-    """A page's title as text (its markup rendered), or the project's name."""
-    return env.titles[docname].astext() if docname in env.titles else env.config.project
+def _title_description(env: BuildEnvironment, docname: str) -> tuple[str, str]:
+    """What a page's card says: its title as text (its markup rendered, else the project's name), its description."""
+    title = env.titles[docname].astext() if docname in env.titles else env.config.project
+    return title, _pages(env).get(docname, {}).get("description", "")
 
 
 def _remote(app: Sphinx) -> RemoteTier | str:
@@ -270,6 +320,13 @@ def _env_merge_info(app: Sphinx, env: BuildEnvironment, docnames: set[str], othe
     _pages(env).update({d: info for d, info in _pages(other).items() if d in docnames})
 
 
+def _doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """A page about to be written: resolved in the main process even when written in parallel."""
+    cards: SphinxCards | None = getattr(app, "hcti_cards", None)
+    if cards is not None and os.getpid() == cards.pid:
+        cards.written.add(docname)
+
+
 def _env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
     cards: SphinxCards | None = getattr(app, "hcti_cards", None)
     if cards is not None:
@@ -281,9 +338,8 @@ def _html_page_context(app: Sphinx, pagename: str, templatename: str, context: d
     cards: SphinxCards | None = getattr(app, "hcti_cards", None)
     if cards is None or doctree is None:
         return
-    info = _pages(app.env).get(pagename, {})
     try:
-        tags = cards.tags(pagename, _title(app.env, pagename), info.get("description", ""))
+        tags = cards.tags(pagename, *_title_description(app.env, pagename))
     except HctiError as exc:
         log.warning("hcti: card for %s: %s", pagename, exc.message, location=pagename, type="hcti")
         return
@@ -299,6 +355,8 @@ def _build_finished(app: Sphinx, exception: BaseException | None) -> None:
         log.info(f"hcti: {done.fetched} images from {done.name}, {done.uploaded} uploaded")
     cards: SphinxCards | None = getattr(app, "hcti_cards", None)
     if cards is not None:
+        if exception is None:
+            cards.finish()
         cards.close()
     store: Store | None = getattr(app, "hcti_directive_store", None)
     if store is not None:
@@ -322,6 +380,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("env-purge-doc", _env_purge_doc)
     app.connect("env-merge-info", _env_merge_info)
     app.connect("env-updated", _env_updated)
+    app.connect("doctree-resolved", _doctree_resolved)
     app.connect("html-page-context", _html_page_context, priority=900)  # after other extensions: their tags stay
     app.connect("build-finished", _build_finished)
     return {"version": _version(), "parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}

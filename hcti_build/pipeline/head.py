@@ -1,6 +1,6 @@
 """A built page's `<head>`: what it says (`read_head`: title, description, language, canonical URL, meta tags
-by name, where each tag stands) and the social card's meta tags written into it (`card_tags`, `meta_html`,
-`edit_head`) without changing one byte outside the tags it writes.
+by name, where each tag stands, whether it is a document at all) and the social card's meta tags written into it
+(`card_tags`, `meta_html`, `edit_head`) without changing one byte outside the tags it writes.
 
 Pages are read the way a browser tokenises them (Python's HTML parser, which never fails on malformed input),
 and only as far as the end of the head: a page's body is never parsed.
@@ -44,6 +44,9 @@ class Head:
     dir: str = ""
     canonical: str = ""
     refresh: bool = False  # a redirect stub (meta http-equiv=refresh)
+    # A document: a doctype, <html>, <head> or <title> before its body. A template fragment in a site (a theme's
+    # overrides/main.html, `{% extends "base.html" %}` and blocks) has none: it is not a page.
+    document: bool = False
     metas: list[Meta] = field(default_factory=list)
     insert_at: int = 0
 
@@ -77,6 +80,7 @@ class _HeadParser(HTMLParser):
             return
         self.after = self.position() + len(self.get_starttag_text() or "")
         a = {k.lower(): v or "" for k, v in attrs}
+        self.head.document = self.head.document or tag in ("html", "head", "title")
         if tag == "html":
             self.head.lang, self.head.dir = a.get("lang", ""), a.get("dir", "")
         elif tag == "meta":
@@ -100,6 +104,10 @@ class _HeadParser(HTMLParser):
             self.head.metas.append(Meta(key, a.get("content", ""), start, end))
         if a.get("http-equiv", "").lower() == "refresh":
             self.head.refresh = True
+
+    def handle_decl(self, decl: str) -> None:
+        if not self.done and decl.lower().startswith("doctype"):
+            self.head.document = True
 
     def handle_endtag(self, tag: str) -> None:
         if self.in_title and tag != "title":

@@ -26,7 +26,7 @@ def check_site(site: Path, include: Sequence[str] = (), exclude: Sequence[str] =
     problems = []
     for rel in site_pages(site, include, exclude):
         head = read_head((site / rel).read_bytes().decode("utf-8", "surrogateescape"))
-        if opted_out(head):
+        if not head.document or opted_out(head):
             continue
         for key in ("og:image", "twitter:image"):
             found = [m.content for m in head.metas if m.key == key]
@@ -48,8 +48,10 @@ def site_pages(site: Path, include: Sequence[str] = (), exclude: Sequence[str] =
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             rel = (Path(folder) / name).relative_to(site).as_posix()
-            if not name.endswith((".html", ".htm")) or name == "404.html":
+            if not name.endswith((".html", ".htm")):
                 continue
+            if name == "404.html" or f"/{rel}".endswith("/404/index.html"):
+                continue  # a 404 page, as most generators name it or as a dirhtml build does
             found = tree.find(rel)
             if found is None or found[0] != rel:
                 continue
