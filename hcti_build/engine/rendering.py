@@ -333,10 +333,12 @@ async def on_final_document(slot: Slot, step: Callable[[], Awaitable[T]], deadli
         seen = (slot.visit.navigations, slot.visit.commits)
         try:
             return await step()
-        except Exception:
+        except Exception as exc:
             # The document is still there: a failure of the step itself. (A navigation refused by the sandbox is
-            # one request, counted before the step; the error page it commits can land during the step.)
-            if (slot.visit.navigations, slot.visit.commits) == seen:
+            # one request, counted before the step; the error page it commits can land during the step.) Playwright
+            # may answer the step before the navigation's events reach us (the full chromium under load): its own
+            # words for a document gone count too.
+            if (slot.visit.navigations, slot.visit.commits) == seen and not _document_gone(exc):
                 raise
         left = deadline - loop.time()
         if left <= 0:
@@ -344,6 +346,13 @@ async def on_final_document(slot: Slot, step: Callable[[], Awaitable[T]], deadli
         with playwright_errors(lambda: KEPT_NAVIGATING):
             await asyncio.sleep(0.01)  # the next document may not have committed yet
             await slot.page.wait_for_load_state("load", timeout=left * 1000)
+
+
+def _document_gone(exc: Exception) -> bool:
+    """Playwright's error for a step whose document was replaced by a navigation."""
+    return isinstance(exc, PlaywrightError) and any(
+        words in str(exc) for words in ("Execution context was destroyed", "because of a navigation", "Frame was detached")
+    )
 
 
 async def emulate_media(slot: Slot, media_type: str | None, color_scheme: str | None) -> None:

@@ -64,3 +64,42 @@ def test_history_push_state_is_not_a_navigation(store: Store) -> None:
     image = store.create({"html": "<p style='margin:0;width:9px;height:9px'>x</p><script>history.pushState({}, '', '/moved')</script>",
                           "device_scale": 1})  # fmt: skip
     assert load(store.get(image["id"])).size == (9, 9)
+
+
+def test_a_step_whose_document_went_away_before_we_heard_of_the_navigation_runs_again() -> None:
+    """CI, full chromium under load: "another-site-later" was a 500. Playwright answered the measuring step with
+    "Execution context was destroyed" before the navigation's request and commit events reached the sandbox's
+    counters, so the step's failure looked like its own. Its words for a gone document count as a navigation."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from playwright.async_api import Error as PlaywrightError
+
+    from hcti_build.engine.rendering import on_final_document
+
+    waited: list[str] = []
+
+    async def wait_for_load_state(state: str, timeout: float) -> None:
+        waited.append(state)
+
+    slot = SimpleNamespace(
+        visit=SimpleNamespace(navigations=1, commits=1), page=SimpleNamespace(wait_for_load_state=wait_for_load_state)
+    )
+    attempts: list[int] = []
+
+    async def step() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise PlaywrightError("Page.evaluate: Execution context was destroyed, most likely because of a navigation")
+        return "measured on the document it landed on"
+
+    async def run() -> str:
+        return await on_final_document(slot, step, asyncio.get_running_loop().time() + 5)  # type: ignore[arg-type]
+
+    assert asyncio.run(run()) == "measured on the document it landed on" and waited == ["load"]
+
+    async def broken() -> str:
+        raise PlaywrightError("Page.evaluate: SyntaxError: Unexpected token")  # the step's own failure: no retry
+
+    with pytest.raises(PlaywrightError, match="SyntaxError"):
+        asyncio.run(on_final_document(slot, broken, 1e12))  # type: ignore[arg-type]
