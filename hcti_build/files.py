@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -75,6 +76,9 @@ def atomic_write(path: Path, data: bytes, *, replace: bool = True, durable: bool
         with os.fdopen(fd, "wb") as fh:
             if fcntl:
                 fcntl.flock(fh, fcntl.LOCK_EX)
+            if replace:  # a file rewritten keeps its mode (a private page stayed private only until hcti og edited it)
+                with contextlib.suppress(FileNotFoundError):
+                    os.fchmod(fh.fileno(), stat.S_IMODE(os.stat(path).st_mode))
             fh.write(data)
             fh.flush()
             if durable:

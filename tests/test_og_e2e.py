@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import CountingChromium, load, meta_tags
 
 BIN = Path(sys.executable).parent
@@ -167,6 +169,10 @@ FRAGMENTS = {
     "overrides/extra.html": '{% extends "base.html" %}\n\n{% block extrahead %}\n  <script async src="https://ads.example/a.js"></script>\n{% endblock %}\n',
     "overrides/partials/nav.html": '{% import "partials/nav-item.html" as item with context %}\n<!-- the navigation -->\n'
     '<nav class="{{ class }}" aria-label="{{ lang.t("nav.title") }}"><a href="{{ nav.homepage.url | url }}">x</a></nav>\n',
+    # An independent probe: templates that have a <title> (a partial, a whole base template) were still pages.
+    "overrides/partials/title.html": "{% block htmltitle %}\n<title>{{ page.title }} - {{ config.site_name }}</title>\n{% endblock %}\n",
+    "overrides/base.html": "<!doctype html>\n<html><head><title>{% block title %}{{ config.site_name }}{% endblock %}</title>"
+    "</head><body>{% block content %}{% endblock %}</body></html>\n",
 }
 
 
@@ -284,3 +290,49 @@ def test_a_copy_of_the_site_and_store_elsewhere_renders_nothing_again(tmp_path: 
     done = og(moved, "site", "--site-url", SITE_URL, "--template", "card.html")
     assert "4 pages, 0 rendered, 4 reused" in done.stderr, done.stderr
     assert tree(moved / "site") == tree(first / "site")
+
+
+def test_canonical_urls_that_name_index_html_give_the_cards_real_address(tmp_path: Path) -> None:
+    """An independent probe: Sphinx with html_baseurl writes canonical URLs ending in index.html, and og:image
+    became `https://ex.org/d/index.html/assets/...` (root) and `https://ex.org/d/sub/assets/...` (sub/index.html),
+    files that do not exist, with exit 0. Every form of canonical URL gives the site folder's address."""
+    site = tmp_path / "site"
+    pages = {"index.html": "index.html", "sub/index.html": "sub/index.html", "sub/deeper/index.html": "sub/deeper/",
+             "about.html": "about", "sub/page.html": "sub/page.html", "sub/deeper/x.html": "sub/deeper/x.html?v=1#top"}  # fmt: skip
+    for rel, canonical in pages.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(page(rel, f'<link rel="canonical" href="https://ex.org/d/{canonical}">'))
+    done = og(tmp_path, "site")
+    assert done.returncode == 0, done.stderr
+    for rel in pages:
+        (image,) = meta_tags(site / rel)["og:image"]
+        assert image.startswith("https://ex.org/d/assets/images/social/"), (rel, image)
+        assert (site / image.removeprefix("https://ex.org/d/")).is_file()
+    assert og(tmp_path, "--check", "site").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["/docs/", "example.org/docs", "https://ex.org/d?x=1#frag", "javascript:alert(1)", "https://", "https://ex.org/a b/"]
+)
+def test_a_site_url_that_is_not_absolute_is_one_error_naming_it(tmp_path: Path, url: str) -> None:
+    """An independent probe: each of these was accepted and gave relative or broken og:image URLs, exit 0."""
+    site = make_site(tmp_path)
+    before = tree(site)
+    done = og(tmp_path, "site", "--site-url", url)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    error = json.loads(done.stdout or done.stderr.strip().splitlines()[-1])
+    assert error["statusCode"] == 400 and error["validation_errors"][0]["field"] == "site_url"
+    assert "absolute http(s) URL" in error["message"]
+    assert tree(site) == before
+
+
+def test_a_page_rewritten_keeps_its_mode(tmp_path: Path) -> None:
+    """An independent probe: pages of mode 600 and 755 came back 644 (a private page made world-readable)."""
+    site = make_site(tmp_path)
+    (site / "index.html").chmod(0o600)
+    (site / "guide" / "index.html").chmod(0o751)
+    done = og(tmp_path, "site", "--site-url", SITE_URL)
+    assert done.returncode == 0, done.stderr
+    assert "og:image" in meta_tags(site / "index.html")
+    assert (site / "index.html").stat().st_mode & 0o777 == 0o600
+    assert (site / "guide" / "index.html").stat().st_mode & 0o777 == 0o751

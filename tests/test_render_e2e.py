@@ -391,7 +391,11 @@ def test_a_render_cancelled_while_the_browser_starts_leaves_a_working_engine(tmp
         thread.join(30)
         assert outcome == ["The render was cancelled (the client went away)"]
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            later = pool.submit(engine.render, CreateOptions.from_mapping({"html": "<p style='margin:0;width:9px;height:9px'></p>", "device_scale": 1}), tmp_path)
+            later = pool.submit(
+                engine.render,
+                CreateOptions.from_mapping({"html": "<p style='margin:0;width:9px;height:9px'></p>", "device_scale": 1}),
+                tmp_path,
+            )
             assert later.result(timeout=30).width == 9
     finally:
         engine.close()
@@ -427,12 +431,18 @@ def test_a_pool_size_beyond_the_machine_is_a_400(pages: int, browsers: int | Non
         ("<div style='width:300px;height:400px;background:#f00'></div>", (300, 400)),
         ("<div style='display:inline-block;width:50px;height:50px;background:#f00'></div>", (50, 50)),
         ("<p style='margin:40px 0 0 30px'>above</p><div style='width:120px;height:60px;background:#f00'></div>", None),
+        (
+            "<div style='width:200px;height:100px;background:#f00'></div>"
+            "<div style='width:200px;height:100px;background:#f00;break-before:page;page-break-before:always'></div>",
+            (200, 200),
+        ),
     ],
-    ids=["short", "tall", "inline-block", "below-text"],
+    ids=["short", "tall", "inline-block", "below-text", "page-break"],
 )
 def test_a_pdf_of_a_snippet_is_one_page_of_its_size(store: Store, html: str, size: tuple[int, int] | None) -> None:
     """Found by a new user: a 300x100 box was two pages, shifted by the body's margin, and a 300x400 one was cut.
-    A PDF of a snippet or an element is one page of exactly its box, its corners the box's own."""
+    A PDF of a snippet or an element is one page of exactly its box, its corners the box's own. (An independent
+    probe: a forced page break inside the box left its lower half white.)"""
     import pypdfium2
 
     image_id = store.create({"html": html, "device_scale": 1, **({} if size else {"selector": "div"})})["id"]

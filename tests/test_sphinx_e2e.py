@@ -95,6 +95,16 @@ def test_without_a_site_url_a_warning_fails_a_strict_build(tmp_path: Path) -> No
     assert "hcti_site_url (or html_baseurl) is not set" in done.stderr
 
 
+@pytest.mark.parametrize(("setting", "url"), [("html_baseurl", "/docs/"), ("hcti_site_url", "example.org/docs")])
+def test_a_site_url_that_is_not_absolute_is_a_warning_naming_it(tmp_path: Path, setting: str, url: str) -> None:
+    """An independent probe: html_baseurl = "/docs/" gave every page a relative og:image, and -W passed."""
+    project(tmp_path, f'{setting} = "{url}"\n')
+    done = sphinx(tmp_path, "-W", "-b", "html")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert f"hcti: {setting} must be the site's absolute http(s) URL" in done.stderr, done.stderr
+    assert not (tmp_path / "out" / "_images" / "social").exists() or not any((tmp_path / "out" / "_images" / "social").iterdir())
+
+
 def test_the_directive_in_rest_and_myst_becomes_an_image_for_every_builder(tmp_path: Path) -> None:
     src = project(tmp_path, 'extensions.append("myst_parser")\n')
     (src / "sub").mkdir()

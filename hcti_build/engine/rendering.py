@@ -64,6 +64,18 @@ DYNAMIC = re.compile(
 )
 
 
+# A snippet's or an element's PDF is one page: the document's forced page breaks do not apply (the screen has
+# none). Only those: a column break is layout, the same on screen.
+NO_PAGE_BREAKS = """() => {
+  const paged = new Set(['page', 'left', 'right', 'recto', 'verso', 'always']);
+  for (const el of document.querySelectorAll('*')) {
+    const s = getComputedStyle(el);
+    if (paged.has(s.breakBefore)) el.style.setProperty('break-before', 'auto', 'important');
+    if (paged.has(s.breakAfter)) el.style.setProperty('break-after', 'auto', 'important');
+  }
+}"""
+
+
 class CrashedError(RenderError):
     """The page's renderer or the whole browser died mid-render: retried once, then a RenderError."""
 
@@ -295,6 +307,8 @@ class Render:
             tall = await slot.page.evaluate("Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)")
             height = min(max(float(tall), clip.y + clip.height) + 1, MAX_PDF_PAGE)
             kwargs.update(width=self.viewport[0], height=height, page_ranges=kwargs.get("page_ranges", "1"))
+            # A forced page break (break-before: page) would push the rest of the box to a page the cut drops.
+            await slot.page.evaluate(NO_PAGE_BREAKS)
         try:
             data: bytes = await slot.page.pdf(**kwargs)
         except PlaywrightError as exc:

@@ -19,10 +19,10 @@ import posixpath
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from .. import options
 from ..engine.browser import Engine
@@ -32,7 +32,7 @@ from ..options import CREATE_PARAMS, CreateOptions, ImageQuery
 from ..pipeline import head, templates
 from ..pipeline.assets import Asset
 from ..pipeline.head import Head, card_tags, edit_head, read_head, tag_span
-from ..pipeline.site import common_suffix, opted_out, site_pages, strip_suffix, template_values, url_path
+from ..pipeline.site import common_suffix, opted_out, site_base, site_pages, site_url_of, strip_suffix, template_values, url_path
 from ..pipeline.templates import BUILTIN_TEMPLATES, Templates, card_options, card_site
 from ..store.remote import remote_tier
 from ..store.store import Store
@@ -127,6 +127,8 @@ class SiteCards:
     folder, and the site itself for screenshots) on one ``engine``."""
 
     def __init__(self, settings: OgSettings, store_path: Path, engine: Engine, *, jobs: int | None = None) -> None:
+        if settings.site_url:  # read once: a bad one is one error, not one broken og:image per page
+            settings = replace(settings, site_url=site_url_of(settings.site_url))
         self.settings = settings
         self.site = settings.site.resolve()
         if not self.site.is_dir():
@@ -226,18 +228,10 @@ class SiteCards:
     def _urls(self, page: OgPage) -> tuple[str, str] | None:
         """The page's absolute URL and the site folder's. og:image must be absolute: from --site-url, else from
         the page's canonical URL; None when it has neither."""
-        path = url_path(page.rel)
-        if self.settings.site_url:
-            base = self.settings.site_url.rstrip("/") + "/"
-            return base + path, base
-        canonical = page.head.canonical
-        if not urlsplit(canonical).scheme.startswith("http"):
-            return None
-        if path and canonical.rstrip("/").endswith(path.rstrip("/")):
-            return canonical, canonical.rstrip("/")[: -len(path.rstrip("/"))]
-        if not path:
-            return canonical, canonical if canonical.endswith("/") else canonical + "/"
-        return canonical, urljoin(canonical, "/".join([".."] * path.rstrip("/").count("/")) or "./")
+        if self.settings.site_url:  # checked and ending in / (`site_url_of`)
+            return self.settings.site_url + url_path(page.rel), self.settings.site_url
+        from_canonical = site_base(page.head.canonical, page.rel)
+        return None if from_canonical is None else (page.head.canonical, from_canonical)
 
     def _page_params(self, head: Head) -> dict[str, Any]:
         return {name: value for name in PAGE_PARAMS if (value := head.get(f"hcti:{name}")) not in (None, "")}

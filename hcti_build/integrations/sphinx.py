@@ -44,6 +44,7 @@ from ..pipeline.assets import Asset, display_size, produce
 from ..pipeline.directives import TAG_KEYS, Directive
 from ..pipeline.head import card_tags, edit_head, meta_html, read_head
 from ..pipeline.resolve import resolve
+from ..pipeline.site import site_url_of
 from ..pipeline.templates import BUILTIN_TEMPLATES, Templates, card_options, card_site, file_data_uri
 from ..store.remote import RemoteTier, remote_tier
 from ..store.store import Store, default_store_path
@@ -60,6 +61,8 @@ class SphinxCards:
         _check_types(config)
         self.app = app
         self.pid = os.getpid()
+        param = "hcti_site_url" if config.hcti_site_url else "html_baseurl"
+        self.site_url = site_url_of(config.hcti_site_url or config.html_baseurl, param)  # a warning, and no cards
         # Cards are written by the file rules: inside the output, never through a folder that leads out of it.
         self.cards_dir = config.hcti_cards_dir.strip("/")
         Tree.of(app.outdir).output(self.cards_dir, "hcti_cards_dir")
@@ -72,7 +75,6 @@ class SphinxCards:
         self.store = Store(_store_path(app), root=self.templates.root, engine=self.engine, remote=_remote(app))
         self.logo = _logo(Path(app.srcdir), config.html_logo)  # read once: every card shows it
         self.query = ImageQuery.from_mapping({"format": config.hcti_cards_format})
-        self.site_url = (config.hcti_site_url or config.html_baseurl or "").rstrip("/") + "/"
         self.cards: dict[str, concurrent.futures.Future[tuple[str, bool]] | str] = {}
         self.pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.written: set[str] = set()  # the pages this build writes (seen resolved in the main process)

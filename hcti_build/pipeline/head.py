@@ -45,7 +45,8 @@ class Head:
     canonical: str = ""
     refresh: bool = False  # a redirect stub (meta http-equiv=refresh)
     # A document: a doctype, <html>, <head> or <title> before its body. A template fragment in a site (a theme's
-    # overrides/main.html, `{% extends "base.html" %}` and blocks) has none: it is not a page.
+    # overrides/main.html, `{% extends "base.html" %}` and blocks) has none: it is not a page. Nor is a template
+    # that starts with template syntax or has it in its title (`<title>{{ page.title }}</title>`).
     document: bool = False
     metas: list[Meta] = field(default_factory=list)
     insert_at: int = 0
@@ -150,7 +151,13 @@ def read_head(text: str) -> Head:
         at = parser.title_at if parser.in_title else parser.after if parser.raw_at is None else parser.raw_at
         head.insert_at = min(at, fed - held)
     head.title = " ".join("".join(parser.title).split())
+    if _TEMPLATE.search(head.title) or _TEMPLATE.match(text.lstrip()):  # a theme's template left in the site
+        head.document = False
     return head
+
+
+# Jinja2, Liquid (Jekyll) and Go (Hugo) template syntax: a built page's title or first characters never hold it.
+_TEMPLATE = re.compile(r"\{\{|\{%|\{#")
 
 
 def _blank(m: re.Match[str]) -> str:

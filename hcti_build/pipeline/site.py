@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import BadRequestError
 from ..files import Tree
 from .head import Head, read_head
 
@@ -81,6 +82,39 @@ def url_path(rel: str) -> str:
     if rel == "index.html":
         return ""
     return rel[: -len("index.html")] if rel.endswith("/index.html") else rel
+
+
+def site_url_of(value: str, param: str = "site_url") -> str:
+    """A site's public URL as og:image needs it: absolute http(s) with a host, no query, fragment or white space;
+    returned ending in `/`. Anything else is a 400 naming ``param`` (it made relative or broken og:image URLs)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment or any(
+        c.isspace() for c in value
+    ):
+        raise BadRequestError(
+            f"{param} must be the site's absolute http(s) URL, such as https://example.org/docs/ (no query or "
+            f"fragment): got {value[:200]!r}",
+            param=param,
+        )
+    return value.rstrip("/") + "/"
+
+
+def site_base(canonical: str, rel: str) -> str | None:
+    """The site folder's absolute URL, from the canonical URL of its page ``rel``; None unless it is http(s).
+
+    The canonical URL names the page's file (`d/sub/index.html`, Sphinx with html_baseurl), its folder
+    (`d/sub/`), or its file without the extension (`d/about` for `about.html`): the page's folder is found
+    from it, then as many folders up as ``rel`` lies below the site."""
+    parts = urlsplit(canonical)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    path, name = parts.path or "/", rel.rsplit("/", 1)[-1]
+    if name == "index.html" and not path.endswith("/"):
+        path = path[: -len(name)] if path.endswith("/" + name) else path + "/"
+    folder = path.rsplit("/", 1)[0]
+    for _ in range(rel.count("/")):
+        folder = folder.rsplit("/", 1)[0]
+    return f"{parts.scheme}://{parts.netloc}{folder}/"
 
 
 def template_values(head: Head) -> dict[str, Any]:
