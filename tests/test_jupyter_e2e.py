@@ -434,3 +434,16 @@ def test_nbconvert_error_is_the_one_line_the_docs_show(tmp_path: Path) -> None:
     assert not (tmp_path / "bad.md").exists() and not (tmp_path / "bad_files").exists()
     debug = _nbconvert(tmp_path, *command[2:], "--debug")
     assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+
+
+def test_a_store_nbconvert_cannot_open_is_one_line_too(tmp_path: Path) -> None:
+    """An independent probe: `--HctiPreprocessor.store=/proc/nope` ended in a Python traceback (WriteError), where
+    MkDocs, Sphinx and hcti og each say it in one line."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%%hcti --width 300\n<p>fine</p>")]
+    nbformat.write(nb, tmp_path / "fresh.ipynb")
+    done = _nbconvert(tmp_path, "--to", "hcti-markdown", "fresh.ipynb", "--HctiPreprocessor.store=/proc/nope")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    (said,) = [line for line in done.stderr.splitlines() if "ERROR" in line]
+    assert said.startswith("[NbConvertApp] ERROR | fresh.ipynb: Cannot write /proc/nope"), said
+    assert not (tmp_path / "fresh.md").exists()

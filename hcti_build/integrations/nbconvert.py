@@ -36,10 +36,12 @@ from ..store.store import Store, default_store_path
 
 
 class HctiConversionError(ConversionException, HctiError):
-    """A directive that cannot be rendered: `nb.ipynb#cell3:1:1: message`, in the API's words."""
+    """A directive that cannot be rendered (`nb.ipynb#cell3:1:1: message`) or a store that cannot be opened
+    (`nb.ipynb: message`), in the API's words."""
 
-    def __init__(self, exc: DirectiveError) -> None:
-        HctiError.__init__(self, str(exc), param=exc.param)
+    def __init__(self, exc: HctiError, notebook: str) -> None:
+        said = str(exc) if isinstance(exc, DirectiveError) else f"{notebook}: {exc.message}"
+        HctiError.__init__(self, said, param=exc.param)
 
 
 class _OneLine(logging.Filter):
@@ -81,7 +83,10 @@ class HctiPreprocessor(Preprocessor):
         meta = resources.get("metadata") or {}
         root = Path(meta.get("path") or ".").resolve()
         shown = os.path.relpath(root / (str(meta.get("name") or "notebook") + ".ipynb"))
-        store = Store(self.store or default_store_path(root), root=root)
+        try:
+            store = Store(self.store or default_store_path(root), root=root)
+        except HctiError as exc:  # a store folder that cannot be made or written: one line too
+            raise self._said(exc, shown) from None
         templates = Templates(root)
         files_dir = str(resources.get("output_files_dir") or "")
         used: set[str] = set()  # file names already placed: an image shown twice is one file
@@ -105,12 +110,17 @@ class HctiPreprocessor(Preprocessor):
 
             rewrite_cells(nb.cells, pairs, replacement=replacement, output=output)
         except DirectiveError as exc:
-            self.log.error("%s", exc)
-            _no_traceback(self.log)
-            raise HctiConversionError(exc) from None
+            raise self._said(exc, shown) from None
         finally:
             store.close()
         return nb, resources
+
+    def _said(self, exc: HctiError, notebook: str) -> HctiConversionError:
+        """The error as one line in nbconvert's log, and the exception that stops the conversion."""
+        error = HctiConversionError(exc, notebook)
+        self.log.error("%s", error)
+        _no_traceback(self.log)
+        return error
 
     def _resolve(self, d: Directive, root: Path, templates: Templates, cell: Any) -> Resolved | None:
         """None for a `--jinja` cell that needs the kernel and has the kernel's output (kept as it is)."""
