@@ -4,7 +4,9 @@ Hugo, plain HTML), and the page's og:/twitter: tags pointing at it.
 Each page is read (`head.read_head`), its card is made in one of the hosted API's two OG Image modes (a
 template rendered with the page's values, or a screenshot of the page itself when it names an `hcti:selector`),
 content-addressed through the store (an unchanged page is a store hit, no browser), written into the site, and
-the page's head is edited in place (`head.edit_head`): a second run renders nothing and changes no byte.
+the page's head is edited in place (`head.edit_head`): a second run renders nothing and changes no byte. The
+cards are the card pipeline's (`pipeline.cards`: template, size, values, pool, file, tags); this module reads a
+built site's pages and writes the tags into them.
 
 The chain: `SiteCards.run` -> `_read_all` (pages, skips) -> `_submit_all` (each page's card request; hits
 written, misses submitted to the engine's pages) -> `_collect` (each rendered card written as it finishes).
@@ -16,7 +18,6 @@ import concurrent.futures
 import hashlib
 import json
 import posixpath
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,16 +25,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from .. import options
 from ..engine.browser import Engine
 from ..errors import BadRequestError, HctiError
 from ..files import Tree, atomic_write, settled, stamp, write_if_changed
-from ..options import CREATE_PARAMS, CreateOptions, ImageQuery
-from ..pipeline import head, templates
-from ..pipeline.assets import Asset
-from ..pipeline.head import Head, card_tags, edit_head, read_head, tag_span
+from ..options import CreateOptions
+from ..pipeline.cards import (
+    CARD_SIZE,
+    CardSpec,
+    CardTemplate,
+    card_jobs,
+    card_pool,
+    card_settings,
+    link_card,
+    load_card,
+    memo_header,
+)
+from ..pipeline.head import Head, edit_head, read_head, tag_span
 from ..pipeline.site import common_suffix, opted_out, site_pages, strip_suffix, template_values, url_path
-from ..pipeline.templates import BUILTIN_TEMPLATES, Templates, card_options, card_site
+from ..pipeline.templates import card_site
 from ..store.remote import remote_tier
 from ..store.store import Store
 
@@ -51,8 +60,6 @@ PAGE_PARAMS = (
     "render_when_ready",
     "transparent_background",
 )
-CARD_SIZE = (1200, 630)
-VIEWPORT = ("viewport_width", "viewport_height")
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,9 @@ class OgSettings:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     site_name: str | None = None
+    width: int = CARD_SIZE[0]  # the cards' size in CSS pixels (a page's hcti:viewport_width/height wins)
+    height: int = CARD_SIZE[1]
+    device_scale: float = 1
 
 
 @dataclass
@@ -137,26 +147,17 @@ class SiteCards:
         self.tree.output(self.cards_dir, "cards_dir")
         remote = remote_tier(None, self.site) or ""  # one tier for both roots: one warning, one count
         self.site_store = Store(store_path, root=self.site, engine=engine, remote=remote)
-        if settings.template is not None:
-            template = settings.template.resolve()
-            if not template.is_file():
-                raise BadRequestError(f"template {settings.template} not found", param="template")
-            self.templates, self.template_name = Templates(template.parent, cache=True), template.name
-        else:
-            self.templates, self.template_name = Templates(BUILTIN_TEMPLATES, cache=True), "card.html"
-        self.card_store = Store(store_path, root=self.templates.root, engine=engine, remote=remote)
-        self.query = ImageQuery.from_mapping({"format": settings.format})
-        self.jobs = jobs or self.site_store.concurrency
+        self.spec = _card_spec(settings)
+        self.card_store = Store(store_path, root=self.spec.template.root, engine=engine, remote=remote)
+        self.jobs = card_jobs(self.site_store, jobs)
         self.memo = PageMemo(self.site_store.path / "og-memo" / f"{_digest(str(self.site))}.json", self._memo_header())
 
     def _memo_header(self) -> dict[str, Any]:
         """What a page's card and tags depend on besides the page: the settings, the template's bytes, the
         Chromium, and hcti-build's code."""
         settings = {k: str(v) for k, v in vars(self.settings).items() if k != "site"}
-        template = (self.templates.root / self.template_name).read_bytes()
-        code = [Path(m.__file__ or "").stat().st_mtime_ns for m in (sys.modules[__name__], head, templates, options)]
-        return {"version": PageMemo.VERSION, "settings": settings, "template": _digest(template), "code": code,
-                "fingerprint": self.site_store.fingerprint()}  # fmt: skip
+        template = _digest((self.spec.template.root / self.spec.template.name).read_bytes())
+        return memo_header(PageMemo.VERSION, self.site_store, __name__, settings=settings, template=template)
 
     def close(self) -> None:
         self.site_store.close()
@@ -170,7 +171,7 @@ class SiteCards:
         titles = [p.head.title for p in pages] + self.memo.titles  # every page's, read now or remembered
         site_name = self.settings.site_name or common_suffix(titles)
         # The store's misses render on the engine's pages while the other pages are prepared and written.
-        with concurrent.futures.ThreadPoolExecutor(self.jobs, thread_name_prefix="hcti-og") as pool:
+        with card_pool(self.site_store, self.jobs) as pool:
             misses = self._submit_all(pages, site_name, pool, report)
             report.url_error()
             self._collect(misses, report, on_progress)
@@ -251,30 +252,18 @@ class SiteCards:
             html.append(page.text[pos:start])
             pos = end
         html.append(page.text[pos:])
-        size = dict(zip(VIEWPORT, CARD_SIZE, strict=True))
-        return CreateOptions.from_mapping({**size, "device_scale": 1, **params, "html": "".join(html)})
+        return self.spec.options("".join(html), params)
 
     def _templated(self, page: OgPage, params: dict[str, Any]) -> CreateOptions:
         """The card template rendered with the page's values and its `html:tv:` template values."""
         head = page.head
-        size = {
-            name: CREATE_PARAMS[name].read(params.pop(name, default)) for name, default in zip(VIEWPORT, CARD_SIZE, strict=True)
-        }
-        width, height = size["viewport_width"], size["viewport_height"]
-        options = card_options()
+        options = card_settings({})
         site = card_site(page.site_name, page.base_url, options, language=head.lang or "en")
-        values = {
-            **template_values(head),
-            "page": {"title": page.title, "description": page.description, "url": page.url, "lang": head.lang, "dir": head.dir},
-            "site": site,
-            "options": options,
-            "width": width,
-            "height": height,
-        }
-        html, _ = self.templates.render(self.template_name, values)
-        if version := head.get("hcti:content_version"):
-            html += f"\n<!-- content_version: {version} -->"  # a new version is a new request, a new image
-        return CreateOptions.from_mapping({**size, "device_scale": 1, **params, "html": html})
+        about = {"title": page.title, "description": page.description, "url": page.url, "lang": head.lang, "dir": head.dir}
+        values = self.spec.values(about, site, options, params=params, extra=template_values(head))
+        version = head.get("hcti:content_version")
+        note = f"\n<!-- content_version: {version} -->" if version else ""  # a new version is a new request, a new image
+        return self.spec.request(values, params, note)
 
     # -- rendering and writing ------------------------------------------------------------------------
     def _submit_all(
@@ -316,15 +305,11 @@ class SiteCards:
     def _write(self, page: OgPage, report: OgReport) -> None:
         """The page's card into the site, and its tags into the page."""
         assert page.store is not None and page.image_id is not None
-        cards_dir = self.cards_dir
         try:
-            asset = Asset.load(page.store, page.image_id, self.query).slim()
-            asset.write(self.tree.output(f"{cards_dir}/{asset.name}", "cards_dir"))
-            assert asset.pixels is not None
-            image_url = page.base_url + f"{cards_dir}/{asset.name}"
-            tags = card_tags(page.title, page.description, page.url, image_url, asset.mime, asset.pixels, page.site_name)
+            linked = link_card(load_card(page.store, page.image_id, self.spec.query), self.tree, self.cards_dir, "cards_dir")
+            tags = linked.tags(page.title, page.description, page.url, page.base_url + linked.rel, page.site_name)
             data = self._edit(page, tags)
-            self.memo.record(self.site, page.rel, f"{cards_dir}/{asset.name}", page.head.title, data)
+            self.memo.record(self.site, page.rel, linked.rel, page.head.title, data)
         except HctiError as exc:
             report.errors.append(f"{page.rel}: {exc.message}")
             return
@@ -339,6 +324,16 @@ class SiteCards:
         data = text.encode("utf-8", "surrogateescape")
         write_if_changed(self.site / page.rel, data)
         return data
+
+
+def _card_spec(settings: OgSettings) -> CardSpec:
+    """The cards' template (--template, else the built-in one), size, scale and format."""
+    template = CardTemplate.builtin()
+    if settings.template is not None:
+        if not settings.template.resolve().is_file():
+            raise BadRequestError(f"template {settings.template} not found", param="template")
+        template = CardTemplate.site_file(settings.template)
+    return CardSpec(template, settings.width, settings.height, settings.device_scale, settings.format).checked()
 
 
 class PageMemo:
