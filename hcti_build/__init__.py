@@ -36,6 +36,7 @@ from .pipeline.cards import (
     link_card,
     load_card,
     memo_header,
+    start_card,
 )
 from .pipeline.head import card_tags, meta_html
 from .pipeline.templates import BUILTIN_TEMPLATES, Templates, card_options, card_site, file_data_uri
@@ -92,6 +93,7 @@ __all__ = [
     "remote_tier",
     "render",
     "rewrite_markdown",
+    "start_card",
     "unload_ipython_extension",
     "write_if_changed",
 ]

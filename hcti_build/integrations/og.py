@@ -15,8 +15,6 @@ written, misses submitted to the engine's pages) -> `_collect` (each rendered ca
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
-import json
 import posixpath
 import time
 from collections.abc import Callable
@@ -27,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ..engine.browser import Engine
 from ..errors import BadRequestError, HctiError
-from ..files import Tree, atomic_write, settled, stamp, write_if_changed
+from ..files import Tree, write_if_changed
 from ..options import CreateOptions
 from ..pipeline.cards import (
     CARD_SIZE,
@@ -39,9 +37,10 @@ from ..pipeline.cards import (
     link_card,
     load_card,
     memo_header,
+    start_card,
 )
 from ..pipeline.head import Head, edit_head, read_head, tag_span
-from ..pipeline.site import common_suffix, opted_out, site_pages, strip_suffix, template_values, url_path
+from ..pipeline.site import PageMemo, common_suffix, digest, opted_out, site_pages, strip_suffix, template_values, url_path
 from ..pipeline.templates import card_site
 from ..store.remote import remote_tier
 from ..store.store import Store
@@ -150,13 +149,13 @@ class SiteCards:
         self.spec = _card_spec(settings)
         self.card_store = Store(store_path, root=self.spec.template.root, engine=engine, remote=remote)
         self.jobs = card_jobs(self.site_store, jobs)
-        self.memo = PageMemo(self.site_store.path / "og-memo" / f"{_digest(str(self.site))}.json", self._memo_header())
+        self.memo = PageMemo(self.site_store.path / "og-memo" / f"{digest(str(self.site))}.json", self._memo_header())
 
     def _memo_header(self) -> dict[str, Any]:
         """What a page's card and tags depend on besides the page: the settings, the template's bytes, the
         Chromium, and hcti-build's code."""
         settings = {k: str(v) for k, v in vars(self.settings).items() if k != "site"}
-        template = _digest((self.spec.template.root / self.spec.template.name).read_bytes())
+        template = digest((self.spec.template.root / self.spec.template.name).read_bytes())
         return memo_header(PageMemo.VERSION, self.site_store, __name__, settings=settings, template=template)
 
     def close(self) -> None:
@@ -218,7 +217,6 @@ class SiteCards:
                 page.options, page.store, page.base = self._screenshot(page, params), self.site_store, posixpath.dirname(page.rel)
             else:
                 page.options, page.store = self._templated(page, params), self.card_store
-            page.image_id = page.store.lookup(page.options, base=page.base)
         except HctiError as exc:
             report.errors.append(f"{page.rel}: {exc.message}")
             return False
@@ -272,13 +270,26 @@ class SiteCards:
         """Each page's card request: a store hit is written at once, a miss submitted for rendering."""
         misses = {}
         for page in pages:
-            if not self._request(page, site_name, report):
-                continue
-            if page.image_id is None:
-                misses[pool.submit(self._ensure, page)] = page
-            else:
+            job = self._start(page, site_name, pool, report)
+            if isinstance(job, str):
+                page.image_id = job
                 self._write(page, report)
+            elif job is not None:
+                misses[job] = page
         return misses
+
+    def _start(
+        self, page: OgPage, site_name: str | None, pool: concurrent.futures.Executor, report: OgReport
+    ) -> concurrent.futures.Future[tuple[str, bool]] | str | None:
+        """The page's card found in the store, or its render started; None (the error reported) if it has none."""
+        if not self._request(page, site_name, report):
+            return None
+        assert page.store is not None and page.options is not None
+        try:
+            return start_card(pool, page.store, page.options, page.base)
+        except HctiError as exc:
+            report.errors.append(f"{page.rel}: {exc.message}")
+            return None
 
     def _collect(
         self,
@@ -296,11 +307,6 @@ class SiteCards:
                 report.errors.append(f"{page.rel}: {exc.message}")
             if on_progress:
                 on_progress(done, len(misses))
-
-    @staticmethod
-    def _ensure(page: OgPage) -> tuple[str, bool]:
-        assert page.store is not None and page.options is not None
-        return page.store.ensure(page.options, base=page.base)
 
     def _write(self, page: OgPage, report: OgReport) -> None:
         """The page's card into the site, and its tags into the page."""
@@ -334,61 +340,3 @@ def _card_spec(settings: OgSettings) -> CardSpec:
             raise BadRequestError(f"template {settings.template} not found", param="template")
         template = CardTemplate.site_file(settings.template)
     return CardSpec(template, settings.width, settings.height, settings.device_scale, settings.format).checked()
-
-
-class PageMemo:
-    """The pages the last run left with their card: a page whose file is the one it saw (same inode, size and
-    mtime; and, when the mtime is too recent to tell (`files.settled`), the same bytes) and whose card is still in
-    the site needs no reading. It holds only for the same header (settings, template, Chromium, code)."""
-
-    VERSION = 3
-
-    def __init__(self, path: Path, header: dict[str, Any]) -> None:
-        self.path, self.header = path, header
-        self.pages: dict[str, list[Any]] = {}
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-            if saved.get("header") == header:
-                self.pages = dict(saved["pages"])
-        except (OSError, ValueError, TypeError, AttributeError, KeyError):
-            pass  # no memo yet, or another's: every page is read
-        self.saved = dict(self.pages)
-        self.titles: list[str] = []  # of the pages found unchanged (what the site's name is read from)
-
-    def unchanged(self, site: Path, rel: str) -> bool:
-        entry, now = self.pages.get(rel), stamp(site / rel)
-        if not entry or not now or entry[:3] != list(now) or not (site / entry[4]).is_file():
-            return False
-        if settled(now[2]) or _file_digest(site / rel) == entry[3]:
-            self.titles.append(entry[5])
-            return True
-        return False
-
-    def record(self, site: Path, rel: str, card: str, title: str, data: bytes) -> None:
-        """``rel`` as this run left it: its stamp, the digest of its bytes ``data``, its card and title."""
-        now = stamp(site / rel)
-        if now:
-            self.pages[rel] = [*now, _digest(data), card, title]
-
-    def forget(self, rel: str) -> None:
-        self.pages.pop(rel, None)
-
-    def save(self) -> None:
-        if self.pages == self.saved:
-            return
-        data = json.dumps({"header": self.header, "pages": self.pages}, sort_keys=True).encode()
-        try:
-            atomic_write(self.path, data, durable=False)
-        except HctiError:
-            pass  # a memo that cannot be written costs the next run its reading, nothing else
-
-
-def _file_digest(path: Path) -> str | None:
-    try:
-        return _digest(path.read_bytes())
-    except OSError:
-        return None
-
-
-def _digest(data: str | bytes) -> str:
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()[:32]

@@ -43,7 +43,7 @@ from ..errors import BadRequestError, HctiError
 from ..files import Tree, write_if_changed
 from ..options import CREATE_PARAMS, IMAGE_FORMATS, QUERY_PARAMS, CreateOptions
 from ..pipeline.assets import display_size, produce
-from ..pipeline.cards import CARD_SIZE, CardSpec, CardTemplate, card_pool, card_settings, link_card, load_card
+from ..pipeline.cards import CARD_SIZE, CardSpec, CardTemplate, card_pool, card_settings, link_card, load_card, start_card
 from ..pipeline.directives import TAG_KEYS, Directive
 from ..pipeline.head import edit_head, meta_html, read_head
 from ..pipeline.resolve import resolve
@@ -96,12 +96,8 @@ class SphinxCards:
             except HctiError as exc:
                 log.warning("hcti: card for %s: %s", docname, exc.message, location=docname, type="hcti")
                 continue
-            hit = self.store.lookup(opts)
-            self.cards[docname] = hit or pool.submit(self._ensure, opts)
+            self.cards[docname] = start_card(pool, self.store, opts)
         pool.shutdown(wait=self.app.parallel > 1)
-
-    def _ensure(self, opts: CreateOptions) -> tuple[str, bool]:
-        return self.store.ensure(opts)
 
     def _options(self, env: BuildEnvironment, docname: str, info: dict[str, Any]) -> CreateOptions:
         config = env.config

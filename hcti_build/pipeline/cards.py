@@ -6,7 +6,8 @@ and how it is made, so that a change to cards is made once.
   a page's own viewport; `card_settings`: the options with a page's overrides);
 - its request: `CardSpec.render` (the template with those values) and `CardSpec.options` (the API's creation
   options, a page's own parameters over the site's);
-- how many are made at once: `card_jobs` and `card_pool` (one rule for every host: `Store.concurrency`);
+- how many are made at once: `card_jobs` and `card_pool` (one rule for every host: `Store.concurrency`), and
+  each made through the store: `start_card` (a hit at once, a miss on the pool);
 - the memo of what was rendered: `CardMemo` (a card's values -> its request), and `memo_header` with
   `code_versions`, the one list of the code a memo holds for;
 - the card linked into the site and its tags: `load_card`, `link_card`, `LinkedCard.tags`.
@@ -149,6 +150,14 @@ def card_jobs(store: Store, jobs: int | None = None) -> int:
 
 def card_pool(store: Store, jobs: int | None = None) -> concurrent.futures.ThreadPoolExecutor:
     return concurrent.futures.ThreadPoolExecutor(card_jobs(store, jobs), thread_name_prefix="hcti-cards")
+
+
+def start_card(
+    pool: concurrent.futures.Executor, store: Store, options: CreateOptions, base: str = ""
+) -> concurrent.futures.Future[tuple[str, bool]] | str:
+    """A stored card's id at once (a hit costs no thread and no browser), else its render started on ``pool``:
+    its id, and True when it had to be rendered."""
+    return store.lookup(options, base=base) or pool.submit(store.ensure, options, base=base)
 
 
 # -- the card in the site, and its tags --------------------------------------------------------------------
