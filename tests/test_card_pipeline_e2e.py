@@ -24,7 +24,7 @@ from test_sphinx_e2e import SITE as SPHINX_SITE
 from test_sphinx_e2e import project as sphinx_project
 from test_sphinx_e2e import sphinx
 
-from hcti_build import Engine, Store, card_jobs, code_versions
+from hcti_build import CardSpec, CardTemplate, Engine, Store, card_jobs, code_versions
 from hcti_build.integrations.og import OgSettings, SiteCards
 from hcti_build.pipeline import cards as pipeline
 
@@ -97,6 +97,15 @@ def test_every_host_takes_the_cards_size_and_scale_from_its_options(tmp_path: Pa
         (image,) = tags["og:image"]
         assert (tags["og:image:width"], tags["og:image:height"]) == (["1200"], ["600"]), page
         assert load(page.parent / image[len(url) :]).size == (1200, 600), page
+
+
+def test_a_pages_own_viewport_wins_and_the_template_sees_the_size_it_renders_at() -> None:
+    spec = CardSpec(CardTemplate.builtin(), 800, 400, 1.5)
+    page = {"viewport_width": "600", "css": "p{color:red}"}  # `hcti og`'s hcti:viewport_width and hcti:css
+    values = spec.values({"title": "T"}, {}, {}, params=page)
+    assert (values["width"], values["height"]) == (600, 400)
+    opts = spec.options("<p>x</p>", page)
+    assert (opts.viewport_width, opts.viewport_height, opts.device_scale, opts.css) == (600, 400, 1.5, "p{color:red}")
 
 
 def test_a_sphinx_card_size_out_of_range_is_one_warning_and_no_cards(tmp_path: Path) -> None:
