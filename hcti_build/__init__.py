@@ -24,6 +24,20 @@ from .files import Tree, write_if_changed
 from .options import IMAGE_FORMATS, CreateOptions, ImageQuery
 from .pipeline.assets import Asset, rewrite_markdown
 from .pipeline.build import Builder, BuildReport
+from .pipeline.cards import (
+    CardMemo,
+    CardSpec,
+    CardTemplate,
+    LinkedCard,
+    card_jobs,
+    card_pool,
+    card_settings,
+    code_versions,
+    link_card,
+    load_card,
+    memo_header,
+    start_card,
+)
 from .pipeline.head import card_tags, meta_html
 from .pipeline.templates import BUILTIN_TEMPLATES, Templates, card_options, card_site, file_data_uri
 from .store.checker import Checker
@@ -39,6 +53,9 @@ __all__ = [
     "BuildReport",
     "Builder",
     "CancelToken",
+    "CardMemo",
+    "CardSpec",
+    "CardTemplate",
     "Checker",
     "CreateOptions",
     "DirectiveError",
@@ -47,6 +64,7 @@ __all__ = [
     "IMAGE_FORMATS",
     "HctiError",
     "ImageQuery",
+    "LinkedCard",
     "NotFoundError",
     "RemoteError",
     "RemoteTier",
@@ -58,16 +76,24 @@ __all__ = [
     "UnsupportedFormatError",
     "WriteError",
     "cancellable",
+    "card_jobs",
     "card_options",
+    "card_pool",
+    "card_settings",
     "card_site",
     "card_tags",
+    "code_versions",
     "file_data_uri",
     "find_chromium",
+    "link_card",
+    "load_card",
     "load_ipython_extension",
+    "memo_header",
     "meta_html",
     "remote_tier",
     "render",
     "rewrite_markdown",
+    "start_card",
     "unload_ipython_extension",
     "write_if_changed",
 ]

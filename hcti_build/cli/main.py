@@ -233,7 +233,10 @@ def watch(poll: bool, debounce: int, **kwargs: Any) -> None:
 @click.option("--include", multiple=True, help="Only pages matching this glob (relative to SITE_DIR); repeatable.")
 @click.option("--exclude", multiple=True, help="No card for pages matching this glob; repeatable.")
 @click.option("--site-name", help="The site's name on cards (default: og:site_name, or the end its pages' titles share).")
-@click.option("--jobs", type=click.IntRange(1, 64), help="Concurrent renders (default: the page pool).")
+@click.option("--width", type=click.IntRange(1, 5000), default=1200, show_default=True, help="Card width in CSS pixels.")
+@click.option("--height", type=click.IntRange(1, 5000), default=630, show_default=True, help="Card height in CSS pixels.")
+@click.option("--device-scale", type=click.FloatRange(0.1, 3), default=1, show_default=True, help="Pixel ratio of cards.")
+@click.option("--jobs", type=click.IntRange(1, 64), help="Concurrent renders (default: the store's concurrency).")
 @store_option
 @click.option("--check", is_flag=True, help="Change nothing: exit 1 listing pages whose card tags are missing or broken.")
 def og(site_dir: str, store_path: str | None, check: bool, jobs: int | None, fmt: str, **kwargs: Any) -> None:
@@ -259,6 +262,9 @@ def og(site_dir: str, store_path: str | None, check: bool, jobs: int | None, fmt
         include=tuple(kwargs["include"]),
         exclude=tuple(kwargs["exclude"]),
         site_name=kwargs["site_name"],
+        width=kwargs["width"],
+        height=kwargs["height"],
+        device_scale=kwargs["device_scale"],
     )
     if check:
         problems = check_site(settings.site, settings.include, settings.exclude)

@@ -4,7 +4,9 @@ Hugo, plain HTML), and the page's og:/twitter: tags pointing at it.
 Each page is read (`head.read_head`), its card is made in one of the hosted API's two OG Image modes (a
 template rendered with the page's values, or a screenshot of the page itself when it names an `hcti:selector`),
 content-addressed through the store (an unchanged page is a store hit, no browser), written into the site, and
-the page's head is edited in place (`head.edit_head`): a second run renders nothing and changes no byte.
+the page's head is edited in place (`head.edit_head`): a second run renders nothing and changes no byte. The
+cards are the card pipeline's (`pipeline.cards`: template, size, values, pool, file, tags); this module reads a
+built site's pages and writes the tags into them.
 
 The chain: `SiteCards.run` -> `_read_all` (pages, skips) -> `_submit_all` (each page's card request; hits
 written, misses submitted to the engine's pages) -> `_collect` (each rendered card written as it finishes).
@@ -13,10 +15,7 @@ written, misses submitted to the engine's pages) -> `_collect` (each rendered ca
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
-import json
 import posixpath
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,16 +23,36 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import options
 from ..engine.browser import Engine
 from ..errors import BadRequestError, HctiError
-from ..files import Tree, atomic_write, settled, stamp, write_if_changed
-from ..options import CREATE_PARAMS, CreateOptions, ImageQuery
-from ..pipeline import head, templates
-from ..pipeline.assets import Asset
-from ..pipeline.head import Head, card_tags, edit_head, read_head, tag_span
-from ..pipeline.site import common_suffix, opted_out, site_base, site_pages, site_url_of, strip_suffix, template_values, url_path
-from ..pipeline.templates import BUILTIN_TEMPLATES, Templates, card_options, card_site
+from ..files import Tree, write_if_changed
+from ..options import CreateOptions
+from ..pipeline.cards import (
+    CARD_SIZE,
+    CardSpec,
+    CardTemplate,
+    card_jobs,
+    card_pool,
+    card_settings,
+    link_card,
+    load_card,
+    memo_header,
+    start_card,
+)
+from ..pipeline.head import Head, edit_head, read_head, tag_span
+from ..pipeline.site import (
+    PageMemo,
+    common_suffix,
+    digest,
+    opted_out,
+    site_base,
+    site_pages,
+    site_url_of,
+    strip_suffix,
+    template_values,
+    url_path,
+)
+from ..pipeline.templates import card_site
 from ..store.remote import remote_tier
 from ..store.store import Store
 
@@ -51,8 +70,6 @@ PAGE_PARAMS = (
     "render_when_ready",
     "transparent_background",
 )
-CARD_SIZE = (1200, 630)
-VIEWPORT = ("viewport_width", "viewport_height")
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,9 @@ class OgSettings:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     site_name: str | None = None
+    width: int = CARD_SIZE[0]  # the cards' size in CSS pixels (a page's hcti:viewport_width/height wins)
+    height: int = CARD_SIZE[1]
+    device_scale: float = 1
 
 
 @dataclass
@@ -139,26 +159,17 @@ class SiteCards:
         self.tree.output(self.cards_dir, "cards_dir")
         remote = remote_tier(None, self.site) or ""  # one tier for both roots: one warning, one count
         self.site_store = Store(store_path, root=self.site, engine=engine, remote=remote)
-        if settings.template is not None:
-            template = settings.template.resolve()
-            if not template.is_file():
-                raise BadRequestError(f"template {settings.template} not found", param="template")
-            self.templates, self.template_name = Templates(template.parent, cache=True), template.name
-        else:
-            self.templates, self.template_name = Templates(BUILTIN_TEMPLATES, cache=True), "card.html"
-        self.card_store = Store(store_path, root=self.templates.root, engine=engine, remote=remote)
-        self.query = ImageQuery.from_mapping({"format": settings.format})
-        self.jobs = jobs or self.site_store.concurrency
-        self.memo = PageMemo(self.site_store.path / "og-memo" / f"{_digest(str(self.site))}.json", self._memo_header())
+        self.spec = _card_spec(settings)
+        self.card_store = Store(store_path, root=self.spec.template.root, engine=engine, remote=remote)
+        self.jobs = card_jobs(self.site_store, jobs)
+        self.memo = PageMemo(self.site_store.path / "og-memo" / f"{digest(str(self.site))}.json", self._memo_header())
 
     def _memo_header(self) -> dict[str, Any]:
         """What a page's card and tags depend on besides the page: the settings, the template's bytes, the
         Chromium, and hcti-build's code."""
         settings = {k: str(v) for k, v in vars(self.settings).items() if k != "site"}
-        template = (self.templates.root / self.template_name).read_bytes()
-        code = [Path(m.__file__ or "").stat().st_mtime_ns for m in (sys.modules[__name__], head, templates, options)]
-        return {"version": PageMemo.VERSION, "settings": settings, "template": _digest(template), "code": code,
-                "fingerprint": self.site_store.fingerprint()}  # fmt: skip
+        template = digest((self.spec.template.root / self.spec.template.name).read_bytes())
+        return memo_header(PageMemo.VERSION, self.site_store, __name__, settings=settings, template=template)
 
     def close(self) -> None:
         self.site_store.close()
@@ -172,7 +183,7 @@ class SiteCards:
         titles = [p.head.title for p in pages] + self.memo.titles  # every page's, read now or remembered
         site_name = self.settings.site_name or common_suffix(titles)
         # The store's misses render on the engine's pages while the other pages are prepared and written.
-        with concurrent.futures.ThreadPoolExecutor(self.jobs, thread_name_prefix="hcti-og") as pool:
+        with card_pool(self.site_store, self.jobs) as pool:
             misses = self._submit_all(pages, site_name, pool, report)
             report.url_error()
             self._collect(misses, report, on_progress)
@@ -219,7 +230,6 @@ class SiteCards:
                 page.options, page.store, page.base = self._screenshot(page, params), self.site_store, posixpath.dirname(page.rel)
             else:
                 page.options, page.store = self._templated(page, params), self.card_store
-            page.image_id = page.store.lookup(page.options, base=page.base)
         except HctiError as exc:
             report.errors.append(f"{page.rel}: {exc.message}")
             return False
@@ -245,30 +255,18 @@ class SiteCards:
             html.append(page.text[pos:start])
             pos = end
         html.append(page.text[pos:])
-        size = dict(zip(VIEWPORT, CARD_SIZE, strict=True))
-        return CreateOptions.from_mapping({**size, "device_scale": 1, **params, "html": "".join(html)})
+        return self.spec.options("".join(html), params)
 
     def _templated(self, page: OgPage, params: dict[str, Any]) -> CreateOptions:
         """The card template rendered with the page's values and its `html:tv:` template values."""
         head = page.head
-        size = {
-            name: CREATE_PARAMS[name].read(params.pop(name, default)) for name, default in zip(VIEWPORT, CARD_SIZE, strict=True)
-        }
-        width, height = size["viewport_width"], size["viewport_height"]
-        options = card_options()
+        options = card_settings({})
         site = card_site(page.site_name, page.base_url, options, language=head.lang or "en")
-        values = {
-            **template_values(head),
-            "page": {"title": page.title, "description": page.description, "url": page.url, "lang": head.lang, "dir": head.dir},
-            "site": site,
-            "options": options,
-            "width": width,
-            "height": height,
-        }
-        html, _ = self.templates.render(self.template_name, values)
-        if version := head.get("hcti:content_version"):
-            html += f"\n<!-- content_version: {version} -->"  # a new version is a new request, a new image
-        return CreateOptions.from_mapping({**size, "device_scale": 1, **params, "html": html})
+        about = {"title": page.title, "description": page.description, "url": page.url, "lang": head.lang, "dir": head.dir}
+        values = self.spec.values(about, site, options, params=params, extra=template_values(head))
+        version = head.get("hcti:content_version")
+        note = f"\n<!-- content_version: {version} -->" if version else ""  # a new version is a new request, a new image
+        return self.spec.request(values, params, note)
 
     # -- rendering and writing ------------------------------------------------------------------------
     def _submit_all(
@@ -277,13 +275,26 @@ class SiteCards:
         """Each page's card request: a store hit is written at once, a miss submitted for rendering."""
         misses = {}
         for page in pages:
-            if not self._request(page, site_name, report):
-                continue
-            if page.image_id is None:
-                misses[pool.submit(self._ensure, page)] = page
-            else:
+            job = self._start(page, site_name, pool, report)
+            if isinstance(job, str):
+                page.image_id = job
                 self._write(page, report)
+            elif job is not None:
+                misses[job] = page
         return misses
+
+    def _start(
+        self, page: OgPage, site_name: str | None, pool: concurrent.futures.Executor, report: OgReport
+    ) -> concurrent.futures.Future[tuple[str, bool]] | str | None:
+        """The page's card found in the store, or its render started; None (the error reported) if it has none."""
+        if not self._request(page, site_name, report):
+            return None
+        assert page.store is not None and page.options is not None
+        try:
+            return start_card(pool, page.store, page.options, page.base)
+        except HctiError as exc:
+            report.errors.append(f"{page.rel}: {exc.message}")
+            return None
 
     def _collect(
         self,
@@ -302,23 +313,14 @@ class SiteCards:
             if on_progress:
                 on_progress(done, len(misses))
 
-    @staticmethod
-    def _ensure(page: OgPage) -> tuple[str, bool]:
-        assert page.store is not None and page.options is not None
-        return page.store.ensure(page.options, base=page.base)
-
     def _write(self, page: OgPage, report: OgReport) -> None:
         """The page's card into the site, and its tags into the page."""
         assert page.store is not None and page.image_id is not None
-        cards_dir = self.cards_dir
         try:
-            asset = Asset.load(page.store, page.image_id, self.query).slim()
-            asset.write(self.tree.output(f"{cards_dir}/{asset.name}", "cards_dir"))
-            assert asset.pixels is not None
-            image_url = page.base_url + f"{cards_dir}/{asset.name}"
-            tags = card_tags(page.title, page.description, page.url, image_url, asset.mime, asset.pixels, page.site_name)
+            linked = link_card(load_card(page.store, page.image_id, self.spec.query), self.tree, self.cards_dir, "cards_dir")
+            tags = linked.tags(page.title, page.description, page.url, page.base_url + linked.rel, page.site_name)
             data = self._edit(page, tags)
-            self.memo.record(self.site, page.rel, f"{cards_dir}/{asset.name}", page.head.title, data)
+            self.memo.record(self.site, page.rel, linked.rel, page.head.title, data)
         except HctiError as exc:
             report.errors.append(f"{page.rel}: {exc.message}")
             return
@@ -335,59 +337,11 @@ class SiteCards:
         return data
 
 
-class PageMemo:
-    """The pages the last run left with their card: a page whose file is the one it saw (same inode, size and
-    mtime; and, when the mtime is too recent to tell (`files.settled`), the same bytes) and whose card is still in
-    the site needs no reading. It holds only for the same header (settings, template, Chromium, code)."""
-
-    VERSION = 3
-
-    def __init__(self, path: Path, header: dict[str, Any]) -> None:
-        self.path, self.header = path, header
-        self.pages: dict[str, list[Any]] = {}
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-            if saved.get("header") == header:
-                self.pages = dict(saved["pages"])
-        except (OSError, ValueError, TypeError, AttributeError, KeyError):
-            pass  # no memo yet, or another's: every page is read
-        self.saved = dict(self.pages)
-        self.titles: list[str] = []  # of the pages found unchanged (what the site's name is read from)
-
-    def unchanged(self, site: Path, rel: str) -> bool:
-        entry, now = self.pages.get(rel), stamp(site / rel)
-        if not entry or not now or entry[:3] != list(now) or not (site / entry[4]).is_file():
-            return False
-        if settled(now[2]) or _file_digest(site / rel) == entry[3]:
-            self.titles.append(entry[5])
-            return True
-        return False
-
-    def record(self, site: Path, rel: str, card: str, title: str, data: bytes) -> None:
-        """``rel`` as this run left it: its stamp, the digest of its bytes ``data``, its card and title."""
-        now = stamp(site / rel)
-        if now:
-            self.pages[rel] = [*now, _digest(data), card, title]
-
-    def forget(self, rel: str) -> None:
-        self.pages.pop(rel, None)
-
-    def save(self) -> None:
-        if self.pages == self.saved:
-            return
-        data = json.dumps({"header": self.header, "pages": self.pages}, sort_keys=True).encode()
-        try:
-            atomic_write(self.path, data, durable=False)
-        except HctiError:
-            pass  # a memo that cannot be written costs the next run its reading, nothing else
-
-
-def _file_digest(path: Path) -> str | None:
-    try:
-        return _digest(path.read_bytes())
-    except OSError:
-        return None
-
-
-def _digest(data: str | bytes) -> str:
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()[:32]
+def _card_spec(settings: OgSettings) -> CardSpec:
+    """The cards' template (--template, else the built-in one), size, scale and format."""
+    template = CardTemplate.builtin()
+    if settings.template is not None:
+        if not settings.template.resolve().is_file():
+            raise BadRequestError(f"template {settings.template} not found", param="template")
+        template = CardTemplate.site_file(settings.template)
+    return CardSpec(template, settings.width, settings.height, settings.device_scale, settings.format).checked()

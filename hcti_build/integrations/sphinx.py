@@ -4,13 +4,15 @@ conventions.
     extensions = ["hcti_build.sphinx"]
     hcti_site_url = "https://example.org/docs/"     # default: html_baseurl
 
-Each page's card is the built-in card (or `hcti_cards_template`) rendered through hcti-build's store: what a
-page's card says is collected as its source is read (`doctree-read`, kept in the environment, merged from
-parallel readers), every card is looked up or rendered once reading is done (`env-updated`, in the main process,
-concurrently on one warm engine), and each page written gets its card file and its og:/twitter: tags through
-`html-page-context`'s `metatags`, skipping any tag another extension wrote. A theme may not render `metatags` as
-given (the Pallets themes' layout.html sets it anew, dropping what extensions put there): once the build is done,
-each page it wrote is checked for its tags, and they are written into the page's head where they are missing
+Each page's card is made by the card pipeline (`pipeline.cards`): the built-in card (or `hcti_cards_template`)
+at `hcti_cards_width` x `hcti_cards_height`, rendered through hcti-build's store. This module reads what a
+page's card says from Sphinx and writes its tags where Sphinx wants them. What a page's card says is collected
+as its source is read (`doctree-read`, kept in the environment, merged from parallel readers), every card is
+looked up or rendered once reading is done (`env-updated`, in the main process, concurrently on one warm
+engine), and each page written gets its card file and its og:/twitter: tags through `html-page-context`'s
+`metatags`, skipping any tag another extension wrote. A theme may not render `metatags` as given (the Pallets
+themes' layout.html sets it anew, dropping what extensions put there): once the build is done, each page it
+wrote is checked for its tags, and they are written into the page's head where they are missing
 (`SphinxCards.finish`, with one line saying how many). An unchanged page's card is a store hit: a rebuild of
 unchanged sources launches no browser. A page opts out with `:hcti_card: false` at its top
 (MyST: `hcti_card: false` in its front matter).
@@ -39,13 +41,14 @@ from sphinx.util.docutils import SphinxDirective
 from ..engine.browser import Engine
 from ..errors import BadRequestError, HctiError
 from ..files import Tree, write_if_changed
-from ..options import CREATE_PARAMS, IMAGE_FORMATS, QUERY_PARAMS, CreateOptions, ImageQuery
-from ..pipeline.assets import Asset, display_size, produce
+from ..options import CREATE_PARAMS, IMAGE_FORMATS, QUERY_PARAMS, CreateOptions
+from ..pipeline.assets import display_size, produce
+from ..pipeline.cards import CARD_SIZE, CardSpec, CardTemplate, card_pool, card_settings, link_card, load_card, start_card
 from ..pipeline.directives import TAG_KEYS, Directive
-from ..pipeline.head import card_tags, edit_head, meta_html, read_head
+from ..pipeline.head import edit_head, meta_html, read_head
 from ..pipeline.resolve import resolve
 from ..pipeline.site import site_url_of
-from ..pipeline.templates import BUILTIN_TEMPLATES, Templates, card_options, card_site, file_data_uri
+from ..pipeline.templates import Templates, card_site, file_data_uri
 from ..store.remote import RemoteTier, remote_tier
 from ..store.store import Store, default_store_path
 
@@ -67,14 +70,9 @@ class SphinxCards:
         self.cards_dir = config.hcti_cards_dir.strip("/")
         Tree.of(app.outdir).output(self.cards_dir, "hcti_cards_dir")
         self.engine = Engine(isolate=False)  # one author's pages: a static card replaces the one before in place
-        if config.hcti_cards_template:
-            template = _project_file(Path(app.confdir), config.hcti_cards_template, "hcti_cards_template")
-            self.templates, self.template_name = Templates(template.parent, cache=True), template.name
-        else:
-            self.templates, self.template_name = Templates(BUILTIN_TEMPLATES, cache=True), "card.html"
-        self.store = Store(_store_path(app), root=self.templates.root, engine=self.engine, remote=_remote(app))
+        self.spec = _card_spec(app)
+        self.store = Store(_store_path(app), root=self.spec.template.root, engine=self.engine, remote=_remote(app))
         self.logo = _logo(Path(app.srcdir), config.html_logo)  # read once: every card shows it
-        self.query = ImageQuery.from_mapping({"format": config.hcti_cards_format})
         self.cards: dict[str, concurrent.futures.Future[tuple[str, bool]] | str] = {}
         self.pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.written: set[str] = set()  # the pages this build writes (seen resolved in the main process)
@@ -91,7 +89,7 @@ class SphinxCards:
     def submit_all(self, env: BuildEnvironment) -> None:
         """Each page's card looked up, the misses rendered concurrently; waited for when pages are written in
         parallel (the writers are other processes: they only read the store)."""
-        pool = self.pool = concurrent.futures.ThreadPoolExecutor(self.store.concurrency, thread_name_prefix="hcti-sphinx")
+        pool = self.pool = card_pool(self.store)
         for docname, info in sorted(_pages(env).items()):
             if str(info.get("card", "")).strip().lower() in _OFF:
                 continue
@@ -100,16 +98,12 @@ class SphinxCards:
             except HctiError as exc:
                 log.warning("hcti: card for %s: %s", docname, exc.message, location=docname, type="hcti")
                 continue
-            hit = self.store.lookup(opts)
-            self.cards[docname] = hit or pool.submit(self._ensure, opts)
+            self.cards[docname] = start_card(pool, self.store, opts)
         pool.shutdown(wait=self.app.parallel > 1)
-
-    def _ensure(self, opts: CreateOptions) -> tuple[str, bool]:
-        return self.store.ensure(opts)
 
     def _options(self, env: BuildEnvironment, docname: str, info: dict[str, Any]) -> CreateOptions:
         config = env.config
-        options = {**card_options(), **config.hcti_cards_options}
+        options = card_settings(config.hcti_cards_options)
         site = card_site(config.project, self.site_url, options, logo=self.logo, language=config.language or "en")
         page = {
             "title": _title_description(env, docname)[0],
@@ -117,9 +111,7 @@ class SphinxCards:
             "url": self.page_url(docname),
             "meta": {},
         }
-        values = {"page": page, "site": site, "options": options, "width": 1200, "height": 630}
-        html, _ = self.templates.render(self.template_name, values)
-        return CreateOptions.from_mapping({"html": html, "viewport_width": 1200, "viewport_height": 630, "device_scale": 1})
+        return self.spec.request(self.spec.values(page, site, options))
 
     def page_url(self, docname: str) -> str:
         return self.site_url + self.app.builder.get_target_uri(docname)
@@ -134,13 +126,10 @@ class SphinxCards:
             self.store = Store(self.store.path, root=self.store.root, engine=self.engine, remote="")  # cards are local now
             self.pid = os.getpid()
         image_id = job if isinstance(job, str) else job.result()[0]
-        asset = Asset.load(self.store, image_id, self.query).slim()
-        cards_dir = self.cards_dir
-        asset.write(Tree.of(self.app.outdir).output(f"{cards_dir}/{asset.name}", "hcti_cards_dir"))
-        assert asset.pixels is not None
-        image_url = self.site_url + f"{cards_dir}/{asset.name}"
-        project = self.app.config.project
-        tags = card_tags(title, description, self.page_url(docname), image_url, asset.mime, asset.pixels, project)
+        linked = link_card(
+            load_card(self.store, image_id, self.spec.query), Tree.of(self.app.outdir), self.cards_dir, "hcti_cards_dir"
+        )
+        tags = linked.tags(title, description, self.page_url(docname), self.site_url + linked.rel, self.app.config.project)
         self.made[docname] = tags
         return tags
 
@@ -184,6 +173,19 @@ class SphinxCards:
             return None
         write_if_changed(path, edit_head(text, head, tags, ()).encode("utf-8", "surrogateescape"))
         return True
+
+
+def _card_spec(app: Sphinx) -> CardSpec:
+    """The cards' template, size, scale and format, as conf.py says (a size out of range is the API's 400, said
+    once: no cards)."""
+    config = app.config
+    if config.hcti_cards_template:
+        template = CardTemplate.site_file(_project_file(Path(app.confdir), config.hcti_cards_template, "hcti_cards_template"))
+    else:
+        template = CardTemplate.builtin()
+    size = (config.hcti_cards_width, config.hcti_cards_height, config.hcti_cards_device_scale)
+    spec = CardSpec(template, *size, format=config.hcti_cards_format)
+    return spec.checked()
 
 
 def _pages(env: BuildEnvironment) -> dict[str, dict[str, Any]]:
@@ -258,7 +260,8 @@ class HctiDirective(SphinxDirective):
 _TYPES: dict[str, tuple[type, ...]] = {
     "hcti_cards_template": (str, type(None)), "hcti_cards_options": (dict,), "hcti_cards_format": (str,),
     "hcti_cards_dir": (str,), "hcti_site_url": (str, type(None)), "hcti_store": (str, type(None)),
-    "hcti_remote": (str, type(None)),
+    "hcti_remote": (str, type(None)), "hcti_cards_width": (int,), "hcti_cards_height": (int,),
+    "hcti_cards_device_scale": (int, float),
 }  # fmt: skip
 
 
@@ -372,6 +375,9 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("hcti_cards_template", None, "html", (str, type(None)), description="A Jinja2 HTML card.")
     app.add_config_value("hcti_cards_options", {}, "html", dict, description="Values the template reads as options.*")
     app.add_config_value("hcti_cards_format", "png", "html", str, description=f"One of {', '.join(IMAGE_FORMATS)}.")
+    app.add_config_value("hcti_cards_width", CARD_SIZE[0], "html", int, description="Card width in CSS pixels.")
+    app.add_config_value("hcti_cards_height", CARD_SIZE[1], "html", int, description="Card height in CSS pixels.")
+    app.add_config_value("hcti_cards_device_scale", 1, "html", (int, float), description="Pixel ratio of cards.")
     app.add_config_value("hcti_cards_dir", "_images/social", "html", str, description="Where cards go in the output.")
     app.add_config_value("hcti_site_url", None, "html", (str, type(None)), description="Default: html_baseurl.")
     app.add_config_value("hcti_store", None, "env", (str, type(None)), description="Default: $HCTI_STORE or .hcti.")

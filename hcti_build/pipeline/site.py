@@ -1,11 +1,12 @@
 """A built site as `hcti og` reads it: its pages (`site_pages`), a page's URL below the site's, what its head
-says about its card (opted out, template values, its title without the site's name), and `check_site`, the
-`hcti og --check` of a site's card tags.
+says about its card (opted out, template values, its title without the site's name), the pages the last run
+left with their card (`PageMemo`), and `check_site`, the `hcti og --check` of a site's card tags.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -13,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import BadRequestError
-from ..files import Tree
+from ..errors import BadRequestError, HctiError
+from ..files import Tree, atomic_write, settled, stamp
 from .head import Head, read_head
 
 _SEPARATORS = (" - ", " — ", " – ", " | ", " · ")
@@ -151,3 +152,62 @@ def strip_suffix(title: str, site_name: str | None) -> str:
             if title.endswith(sep + site_name):
                 return title[: -len(sep + site_name)].strip()
     return title
+
+
+class PageMemo:
+    """The pages the last run left with their card: a page whose file is the one it saw (same inode, size and
+    mtime; and, when the mtime is too recent to tell (`files.settled`), the same bytes) and whose card is still in
+    the site needs no reading. It holds only for the same header (settings, template, Chromium, code)."""
+
+    VERSION = 3
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path, self.header = path, header
+        self.pages: dict[str, list[Any]] = {}
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("header") == header:
+                self.pages = dict(saved["pages"])
+        except (OSError, ValueError, TypeError, AttributeError, KeyError):
+            pass  # no memo yet, or another's: every page is read
+        self.saved = dict(self.pages)
+        self.titles: list[str] = []  # of the pages found unchanged (what the site's name is read from)
+
+    def unchanged(self, site: Path, rel: str) -> bool:
+        entry, now = self.pages.get(rel), stamp(site / rel)
+        if not entry or not now or entry[:3] != list(now) or not (site / entry[4]).is_file():
+            return False
+        if settled(now[2]) or _file_digest(site / rel) == entry[3]:
+            self.titles.append(entry[5])
+            return True
+        return False
+
+    def record(self, site: Path, rel: str, card: str, title: str, data: bytes) -> None:
+        """``rel`` as this run left it: its stamp, the digest of its bytes ``data``, its card and title."""
+        now = stamp(site / rel)
+        if now:
+            self.pages[rel] = [*now, digest(data), card, title]
+
+    def forget(self, rel: str) -> None:
+        self.pages.pop(rel, None)
+
+    def save(self) -> None:
+        if self.pages == self.saved:
+            return
+        data = json.dumps({"header": self.header, "pages": self.pages}, sort_keys=True).encode()
+        try:
+            atomic_write(self.path, data, durable=False)
+        except HctiError:
+            pass  # a memo that cannot be written costs the next run its reading, nothing else
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        return digest(path.read_bytes())
+    except OSError:
+        return None
+
+
+def digest(data: str | bytes) -> str:
+    """A short sha256 of ``data``: what a memo keeps of a page, a memo's file name."""
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()[:32]

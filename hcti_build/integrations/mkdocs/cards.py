@@ -1,24 +1,21 @@
-"""The card factory: a social card for each page, rendered from a Jinja2 HTML template (the built-in one, or
-the site's own) through hcti-build's store, and the card's meta tags.
+"""MkDocs' side of the card pipeline (`hcti_build.CardSpec` and its companions make the cards): what a page's
+card says, read from MkDocs' pages and config (its title, description, URL, front matter, the theme's logo and
+palette), and when MkDocs makes and writes it.
 
 Pages are read before any is written (MkDocs populates every page, then builds each), so a card is submitted
 when its page's content is ready (`submit`) and collected when the page is written (`collect`): cards render
-concurrently on the engine's page pool. An unchanged card is a store hit (no browser); one whose template
-values and files are the same as last build is known from the memo (`Memo`) without rendering its template,
-and its stored image is checked off the main process (`hcti_build.Checker`).
+concurrently on the pipeline's pool. An unchanged card is a store hit (no browser); one whose template values
+and files are the same as last build is known from the memo (`CardMemo`) without rendering its template, and
+its stored image is checked off the main process (`hcti_build.Checker`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import hashlib
 import html
-import json
 import os
-import posixpath
 import re
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,23 +29,24 @@ from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
 from hcti_build import (
-    BUILTIN_TEMPLATES,
     Asset,
+    CardMemo,
+    CardSpec,
+    CardTemplate,
     Checker,
     CreateOptions,
     Engine,
     HctiError,
-    ImageQuery,
     Store,
-    Templates,
     Tree,
-    WriteError,
     card_options,
+    card_pool,
+    card_settings,
     card_site,
-    card_tags,
     file_data_uri,
+    link_card,
+    memo_header,
     meta_html,
-    write_if_changed,
 )
 
 from .config import HctiConfig, configured_site_url
@@ -72,74 +70,21 @@ class Card:
     request: tuple[CreateOptions, str] | None  # its options and base; None: known from the memo, not rendered
 
 
-class Memo:
-    """Which request each card's template values made last time, so an unchanged card skips its template and
-    options: `<cache_dir>/cards-memo.json`. It holds only for the same template files (by hash), card settings,
-    Chromium and hcti-build code; otherwise it starts empty. A memo hit is still checked in the store (the files
-    the render read, then the object's hash), so it can make a card stale only if a template changed without
-    changing its bytes (or hcti-build's code changed without changing its files' mtimes)."""
-
-    VERSION = 1
-
-    def __init__(self, path: Path, header: dict[str, Any], templates: Templates) -> None:
-        self.path, self.header, self.templates = path, header, templates
-        self.old: dict[str, str] = {}
-        self.new: dict[str, str] = {}
-        self.files: dict[str, str] = {}  # template files (relative to the templates' root) -> sha256
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-            if saved.get("header") == header and all(self._sha(n) == h for n, h in saved.get("templates", {}).items()):
-                self.old, self.files = dict(saved["cards"]), dict(saved["templates"])
-        except (OSError, ValueError, TypeError, AttributeError, KeyError):
-            pass  # no memo yet, or one of another version: cards are looked up the long way
-
-    def _sha(self, name: str) -> str | None:
-        try:
-            return hashlib.sha256((self.templates.root / name).read_bytes()).hexdigest()
-        except OSError:
-            return None
-
-    @staticmethod
-    def key(values: dict[str, Any]) -> str | None:
-        try:
-            text = json.dumps(values, sort_keys=True, ensure_ascii=False, default=_tagged)
-        except (TypeError, ValueError):  # keys of mixed types in front matter: no memo for this page
-            return None
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def read(self, names: tuple[str, ...]) -> None:
-        """Templates a render loaded (the first time in this build)."""
-        for name in names:
-            sha = self._sha(name)
-            if sha is not None:
-                self.files[name] = sha
-
-    def save(self) -> None:
-        if self.new == self.old:
-            return
-        data = {"header": self.header, "templates": self.files, "cards": self.new}
-        try:
-            write_if_changed(self.path, json.dumps(data, sort_keys=True).encode())
-        except WriteError as exc:
-            log.warning(f"could not save the card memo: {exc.message}")
-
-
 class Cards:
     """The cards of one build (and of every rebuild of a `mkdocs serve` session)."""
 
     def __init__(self, config: HctiConfig, store: Store, engine: Engine, root: Path, docs: Path, *, serving: bool) -> None:
         self.config, self.store, self.engine, self.root, self.docs = config, store, engine, root, docs
         self.serving = serving
-        self.pool = concurrent.futures.ThreadPoolExecutor(config.concurrency or engine.pool_size, thread_name_prefix="hcti-cards")
+        self.pool = card_pool(store)  # the pipeline's rule: the engine's pages, more with a remote
         self.inputs: set[str] = set()  # files the cards read (`mkdocs serve` watches them)
         self.logos: set[Path] = set()
         self.checker: Checker | None = None
         self.remembered: dict[str, str] = {}  # request key -> image id, of the cards the memo knows
         # A build's settings, set again by `configure` (on_config) and `prepare` (on_pre_build) for each build:
-        self.templates, self.template_name = Templates(BUILTIN_TEMPLATES, cache=True), "card.html"
-        self.query = ImageQuery.from_mapping({"format": config.cards_format})
-        self.options: dict[str, Any] = {}
-        self.memo: Memo | None = None
+        self.spec = CardSpec(CardTemplate.builtin())
+        self.defaults: dict[str, Any] = {}  # the theme palette's card options
+        self.memo: CardMemo | None = None
         self.cards_rel, self.cards_tree = "", Tree.of(root)
         self.site_url: str | None = None  # the meta tags' (under `mkdocs serve`, the dev server's address)
         self.card_url: str | None = None  # the card's: mkdocs.yml's, served or built (see `configured_site_url`)
@@ -162,19 +107,15 @@ class Cards:
     # -- a build's settings --------------------------------------------------------------------------
     def configure(self, config: MkDocsConfig) -> None:
         """The template, format and options of this build's cards (MkDocs' on_config)."""
-        if self.config.cards_template:
-            self.templates = Templates(self.root, cache=True)
-            self.template_name = Path(self.config.cards_template).resolve().relative_to(self.root).as_posix()
-        else:
-            self.templates = Templates(BUILTIN_TEMPLATES, cache=True)
-            self.template_name = "card.html"
-        fmt = self.config.cards_format
-        self.query = ImageQuery.from_mapping({"format": fmt})
-        self.options = {**_default_options(config), **self.config.cards_options}
+        c = self.config
+        # A site's template loads the project's files (relative URLs in it resolve from its folder).
+        template = CardTemplate.site_file(Path(c.cards_template), self.root) if c.cards_template else CardTemplate.builtin()
+        self.spec = CardSpec(template, c.cards_width, c.cards_height, c.device_scale, c.cards_format)
+        self.defaults = _default_options(config)
         self.reset()
         self.memo = None
         if self.config.cards and not self.serving:  # `mkdocs serve` needs each card's inputs: no memo there
-            self.memo = Memo(self.store.path / "cards-memo.json", self._memo_header(), self.templates)
+            self.memo = CardMemo(self.store.path / "cards-memo.json", self._memo_header(), template.templates)
 
     def reset(self) -> None:
         """A new build's cards (a `mkdocs serve` session rebuilds with the same factory)."""
@@ -197,13 +138,14 @@ class Cards:
                 if image_id := self.store.lookup_key(key):
                     self.remembered[key] = image_id
         self.stop_checker()
-        if self.remembered and self.query.is_identity and _cpus() > 1:  # on one core, checking here is cheaper
+        if self.remembered and self.spec.query.is_identity and _cpus() > 1:  # on one core, checking here is cheaper
             self.checker = Checker.start(self.store, sorted(set(self.remembered.values())))
 
     # -- one page's card -----------------------------------------------------------------------------
     def submit(self, page: Page, config: MkDocsConfig) -> None:
         """Start the page's card: known from the memo, a store hit, or rendered on the pool."""
-        values, title, description, memo_key = self._values(page, config)
+        with _about(f"card for {page.file.src_uri}"):
+            values, title, description, memo_key = self._values(page, config)
         remembered = self.memo.old.get(memo_key) if self.memo and memo_key else None
         hit = self.remembered.get(remembered) if remembered else None
         if hit:  # the same values and template files as last time, and the image is stored: no template
@@ -213,11 +155,10 @@ class Cards:
             return
         uri = page.file.src_uri
         with _about(f"card template for {uri}"):
-            card_html, read = self.templates.render(self.template_name, values)
-        base = posixpath.dirname(self.template_name) if self.config.cards_template else ""
+            card_html, read = self.spec.render(values)
+        base = self.spec.template.base
         with _about(f"card for {uri}"):
-            size = {"viewport_width": self.config.cards_width, "viewport_height": self.config.cards_height}
-            opts = CreateOptions.from_mapping({"html": card_html, **size, "device_scale": self.config.device_scale})
+            opts = self.spec.options(card_html)
             request_key = self.store.request_key(opts, base=base)
         if self.memo:
             self.memo.read(read)  # from every page, remembered or not: the memo holds only while these hold
@@ -229,19 +170,14 @@ class Cards:
 
     def _values(self, page: Page, config: MkDocsConfig) -> tuple[dict[str, Any], str, str, str | None]:
         """What the template reads for this page, its title and description, and its key in the memo."""
-        card_meta = card_setting(page)
-        options = {**self.options, **card_meta} if isinstance(card_meta, dict) else dict(self.options)
+        options = card_settings(self.config.cards_options, card_setting(page), self.defaults)
         # A title from the page's heading comes HTML-escaped, with inline markup; the template escapes again.
         title = str(page.meta.get("title") or html.unescape(re.sub(r"<[^>]+>", "", page.title or "")) or config.site_name)
         description = str(page.meta.get("description") or config.site_description or "")
         site, site_key = self._site(config, options)
-        values = {
-            "page": {"title": title, "description": description, "url": self._page_url(page), "meta": dict(page.meta)},
-            "site": site,
-            "options": options,
-            "width": self.config.cards_width,
-            "height": self.config.cards_height,
-        }
+        values = self.spec.values(
+            {"title": title, "description": description, "url": self._page_url(page), "meta": dict(page.meta)}, site, options
+        )
         memo_key = self.memo.key({**values, "site": site_key}) if self.memo else None
         return values, title, description, memo_key
 
@@ -256,7 +192,7 @@ class Cards:
         """A card rendered (or found in the store) on a pool thread, without its bytes in memory (every page is
         read before any is written), timed for the build's summary unless it waited for Chromium to start."""
         launches, t0 = self.engine.launches, time.perf_counter()
-        asset = Asset.render(self.store, opts, self.query, base=base).slim()
+        asset = Asset.render(self.store, opts, self.spec.query, base=base).slim()
         if asset.rendered and self.engine.launches == launches:
             self.timings.append((time.perf_counter() - t0, uri))  # list.append: safe from the pool's threads
         return asset
@@ -267,8 +203,8 @@ class Cards:
         checker = self.checker
         pixels = checker.checked(image_id) if checker else None
         if pixels:
-            return Asset.checked(self.store, image_id, self.query, pixels)
-        return Asset.load(self.store, image_id, self.query).slim()
+            return Asset.checked(self.store, image_id, self.spec.query, pixels)
+        return Asset.load(self.store, image_id, self.spec.query).slim()
 
     def collect(self, page: Page) -> tuple[str, dict[str, str]] | None:
         """The page's card written into the site, and its meta tags (as HTML, and by name); None: no card."""
@@ -281,15 +217,13 @@ class Cards:
         self.counts["rendered"] += asset.rendered
         if self.serving and card.request:  # what `mkdocs serve` must watch: every file a card read
             self.inputs.update(self.store.inputs(card.request[0], base=card.request[1]))
-        asset.write(self.cards_tree.output(f"{self.cards_rel}/{asset.name}", "cards_dir"))
-        rel = f"{self.cards_rel}/{asset.name}"
+        linked = link_card(asset, self.cards_tree, self.cards_rel, "cards_dir")
         if self.site_url:
-            image_url = self.site_url + rel
+            image_url = self.site_url + linked.rel
             page_url = page.canonical_url or self.site_url + page.url.lstrip("/")
         else:
-            image_url, page_url = get_relative_url(rel, page.url or "."), page.url
-        assert asset.pixels is not None
-        tags = card_tags(card.title, card.description, page_url, image_url, asset.mime, asset.pixels)
+            image_url, page_url = get_relative_url(linked.rel, page.url or "."), page.url
+        tags = linked.tags(card.title, card.description, page_url, image_url)
         return meta_html(tags, set()), tags
 
     def counted(self) -> str:
@@ -303,7 +237,7 @@ class Cards:
 
     def finish(self) -> None:
         if self.memo is not None:
-            self.memo.save()
+            self.memo.save(log.warning)
         self.stop_checker()
 
     def watched(self) -> set[Path]:
@@ -312,16 +246,13 @@ class Cards:
 
     # -- what a card's HTML depends on ---------------------------------------------------------------
     def _memo_header(self) -> dict[str, Any]:
-        """What a card's HTML depends on besides its template values and template files."""
-        code = [Path(m.__file__ or "").stat().st_mtime_ns for m in (sys.modules[__name__], sys.modules[Templates.__module__])]
-        return {
-            "version": Memo.VERSION,
-            "code": code,
-            "fingerprint": self.store.fingerprint(),
-            "template": self.template_name,
-            "custom": bool(self.config.cards_template),
-            "size": [self.config.cards_width, self.config.cards_height, self.config.device_scale],
-        }
+        """What a card's HTML depends on besides its template values and template files (the pipeline's header:
+        its code and Chromium, with this module's code and the cards' settings)."""
+        spec = self.spec
+        size = [spec.width, spec.height, spec.device_scale]
+        return memo_header(
+            CardMemo.VERSION, self.store, __name__, template=spec.template.name, custom=spec.template.custom, size=size
+        )
 
     def _site(self, config: MkDocsConfig, options: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """The template's `site`, the same for every page but those whose front matter changes these options, and
@@ -330,7 +261,7 @@ class Cards:
         cached = self.sites.get(key)
         if cached is None:
             site = self._site_values(config, options)
-            cached = self.sites[key] = (site, Memo.key(site) or "")
+            cached = self.sites[key] = (site, CardMemo.key(site) or "")
         site, digest = cached
         return {**site, "palette": dict(site["palette"])}, digest  # a copy: a template cannot change another page's
 
@@ -376,11 +307,6 @@ def _dir_url(url: str | None) -> str | None:
 def _cpus() -> int:
     affinity = getattr(os, "sched_getaffinity", None)  # the CPUs this process may use (Linux)
     return len(affinity(0)) if affinity else os.cpu_count() or 1
-
-
-def _tagged(value: Any) -> str:
-    """A front matter value JSON has no type for (a date): its type and repr, so that it differs from a string."""
-    return f"{type(value).__module__}.{type(value).__qualname__}:{value!r}"
 
 
 def _palette(config: MkDocsConfig) -> tuple[str, str]:
