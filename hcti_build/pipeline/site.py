@@ -89,8 +89,12 @@ def site_url_of(value: str, param: str = "site_url") -> str:
     """A site's public URL as og:image needs it: absolute http(s) with a host, no query, fragment or white space;
     returned ending in `/`. Anything else is a 400 naming ``param`` (it made relative or broken og:image URLs)."""
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment or any(
-        c.isspace() for c in value
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() for c in value)
     ):
         raise BadRequestError(
             f"{param} must be the site's absolute http(s) URL, such as https://example.org/docs/ (no query or "
