@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from corpus_hosts import HEADER, Project, Row, run  # noqa: E402
 from corpus_sources import (  # noqa: E402
+    docusaurus,
     drop_extensions,
     hugo_site,
     jekyll_site,
@@ -84,6 +85,7 @@ LEFT_OUT = {
     "markdown-hugo": "all but its pages (docs/*.md, the `title:` line made front matter) under a minimal theme made of "
     "Hugo's own og and twitter templates",
     "markdown-jekyll": "all but its pages, under `jekyll new`'s minima (jekyll-seo-tag writes og tags)",
+    "docusaurus": "nothing: create-docusaurus's classic template as it comes (docs, blog), url and baseUrl set",
     "notebooks": "nothing: this project's notebooks/",
 }
 P = Project
@@ -108,6 +110,7 @@ PROJECTS = [
     P("starlette-zensical", "0.47.1", "zensical (material)", zensical_sdist("starlette==0.47.1"), defect=DEFECT_2),
     P("markdown-hugo", "3.8.2", "hugo 0.111 (Debian), minimal theme", hugo_site("markdown==3.8.2")),
     P("markdown-jekyll", "3.8.2", "jekyll 4.3 (Debian), minima", jekyll_site("markdown==3.8.2")),
+    P("docusaurus", "3.10.2", "docusaurus classic (npm)", docusaurus("3.10.2")),
     P("notebooks", "0.1.0", "%%hcti cells, hcti-markdown", notebooks, check=notebook_check, defect=ALT),
 ]  # fmt: skip
 

@@ -165,7 +165,10 @@ def _arms(project: Project, host: Host, src: Path, work: Path, row: Row) -> None
     chromium = counting_chromium(work / "bin", _chromium())
     _arm(host, src, work, False, chromium)  # untimed: the OS caches and Python's bytecode warmed for every arm
     plain = _arm(host, src, work, False, chromium)
-    before = snapshot(src / host.site, project.skip) if host.then else None  # what the generator left
+    if not any((src / host.site).rglob("*.*")):
+        raise RuntimeError(f"plain: {host.name} wrote nothing in {host.site}: this arm did not do its work")
+    # What the host wrote without hcti-build: files that are not pages must come out of the hcti arms the same.
+    before = snapshot(src / host.site, project.skip)
     shutil.rmtree(work / "store", ignore_errors=True)
     cold = _arm(host, src, work, True, chromium)
     row.faults += _checked(project, host, src, cold, before, row, "cold")
@@ -182,12 +185,12 @@ def _arms(project: Project, host: Host, src: Path, work: Path, row: Row) -> None
         row.faults.append(f"warm: its output does not say {host.renders_summary!r}")
 
 
-def _checked(
-    project: Project, host: Host, src: Path, build: Build, before: dict[str, bytes] | None, row: Row, arm: str
-) -> list[str]:
+def _checked(project: Project, host: Host, src: Path, build: Build, before: dict[str, bytes], row: Row, arm: str) -> list[str]:
     faults = [f"{arm}: hcti warning: {line.strip()}" for line in hcti_warnings(build.output)]
     site = src / host.site
     if project.check is not None:
+        row.pages = len(list(src.glob("*.ipynb")))
+        row.cards = len({p.name for p in site.rglob("hcti-*")})
         return faults + [f"{arm}: {f}" for f in project.check(src, site)]
     report = check_site(site, SITE_URL + project.name + "/", before=before, not_pages=project.not_pages, skip=project.skip)
     row.pages = len(report.pages)

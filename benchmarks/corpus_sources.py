@@ -9,6 +9,7 @@ a plugin could not be left out that way.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 
 import yaml
 from corpus_checks import notebook_faults
-from corpus_hosts import BIN, SITE_URL, Host, extract
+from corpus_hosts import BIN, SITE_URL, Host, cache_dir, extract
 
 Prepare = Callable[[Path, str], tuple[Path, Host]]
 SITE = "_corpus_site"
@@ -216,3 +217,24 @@ def notebooks(work: Path, name: str) -> tuple[Path, Host]:
 
 def notebook_check(src: Path, site: Path) -> list[str]:
     return [f for notebook in sorted(src.glob("*.ipynb")) for f in notebook_faults(notebook, site / f"{notebook.stem}.md")]
+
+
+def docusaurus(version: str) -> Prepare:
+    """create-docusaurus's classic template (its docs and blog), installed from the npm registry once into the
+    cache and built offline; its url and baseUrl set to the corpus's; then `hcti og`."""
+
+    def prepare(work: Path, name: str) -> tuple[Path, Host]:
+        root = cache_dir() / "npm" / f"docusaurus-{version}" / "site"
+        if not (root / "node_modules" / ".bin" / "docusaurus").is_file():
+            shutil.rmtree(root, ignore_errors=True)
+            root.parent.mkdir(parents=True, exist_ok=True)
+            create = ["npx", "-y", f"create-docusaurus@{version}", "site", "classic", "--skip-install", "--javascript"]
+            _scaffold(create, root.parent)
+            _scaffold(["npm", "install", "--no-audit", "--no-fund"], root)
+        config = (root / "docusaurus.config.js").read_text()
+        config = re.sub(r"\burl: '[^']*'", f"url: '{SITE_URL.rstrip('/')}'", config)
+        (root / "docusaurus.config.js").write_text(re.sub(r"\bbaseUrl: '[^']*'", f"baseUrl: '/{name}/'", config))
+        site = str(work / SITE)
+        return root, og_after(name, [str(root / "node_modules" / ".bin" / "docusaurus"), "build", "--out-dir", site], site)
+
+    return prepare
