@@ -1,16 +1,21 @@
 """The corpus (#30): real documentation projects, pinned, built plain and with hcti-build, checked and timed.
 
-    python benchmarks/corpus.py [--only NAME ...] [--work DIR]
+    python benchmarks/corpus.py [--only NAME ...] [--repeat N] [--work DIR]
 
-Each project's source comes from a registry (a PyPI sdist that ships its docs, Debian's Hugo and Jekyll) and is
-cached in `$HCTI_CORPUS_CACHE` (default `~/.cache/hcti-corpus`): a second run does no network. Each is built three
-times, one after another: plain (its host without hcti-build), hcti cold (an empty store) and hcti warm (the same
-build again, the store kept). Checked (benchmarks/corpus_checks.py), for every project: every page has exactly one
-`og:image`, `twitter:image` and `og:title`, the images absolute and naming a 1200x630 file of the site, `og:title`
-the page's title; files that are not pages (fragments, redirect stubs, 404, search, indexes) have no card tag
-(and, after `hcti og`, not a byte changed); no hcti-build warning in the host's output; the cold build launched
-Chromium and the warm one did not, and added nothing to the store. One Markdown row per project; the run exits 1
-when a project's result is not the expected one (a project marked with an #30 defect must fail, the others pass).
+Each project's source comes from a registry (a PyPI sdist that ships its docs, Debian's Hugo and Jekyll, npm's
+create-docusaurus) and is cached in `$HCTI_CORPUS_CACHE` (default `~/.cache/hcti-corpus`): a second run does no
+network. Each is built, one build after another: plain (its host without hcti-build; an untimed plain build first
+warms the OS caches), hcti cold (an empty store) and hcti warm (the same build again, the store kept); with
+`--repeat N` plain and warm run N times, taking turns, and their medians are kept.
+
+Checked (benchmarks/corpus_checks.py), for every project: every page has exactly one `og:image`, `twitter:image`
+and `og:title`, the images absolute and naming a 1200x630 file of the site, `og:title` the page's title; files
+that are not pages (fragments, redirect stubs, 404, search, indexes) are byte for byte what the plain build wrote
+(or, where it wrote none, have no card tag); no hcti-build warning in the host's output; the cold build launched
+Chromium, and the warm one did not, added nothing to the store and (MkDocs, `hcti og`) said it rendered none. One
+Markdown row per project; the run exits 1 when a project's result is not the expected one (a project marked with
+a known defect must fail, the others pass). The notebooks are checked as exported Markdown instead: an image per
+`%%hcti` cell, with the cell's `--alt`.
 
 What each project's build leaves out (a plugin or extension that needs the network or a package the corpus does
 not install) is `LEFT_OUT` below; `--left-out` prints it as a Markdown table.
@@ -119,6 +124,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", help="only these projects (by name)")
     ap.add_argument("--work", help="build here (default: a temporary folder)")
+    ap.add_argument("--repeat", type=int, default=1, help="plain and warm builds of each project; medians kept")
     ap.add_argument("--left-out", action="store_true", help="print what each project leaves out, and stop")
     args = ap.parse_args()
     if args.left_out:
@@ -132,7 +138,7 @@ def main() -> None:
         work = Path(args.work or tmp)
         print(HEADER, flush=True)
         for project in chosen:
-            rows.append(run(project, work / project.name))
+            rows.append(run(project, work / project.name, args.repeat))
             print(rows[-1].markdown(), flush=True)
     for row in rows:
         for fault in row.faults[:20]:
