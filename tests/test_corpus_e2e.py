@@ -17,7 +17,7 @@ from corpus import PROJECTS  # noqa: E402
 from corpus_checks import check_site, hcti_warnings, parse, why_not_a_page  # noqa: E402
 from corpus_hosts import run  # noqa: E402
 
-# Small and fast (~20 s together on 2 cores): MkDocs with Material and its overrides, Sphinx with a theme the
+# Small and fast (20-35 s together on 2 busy cores): MkDocs with Material and its overrides, Sphinx with a theme the
 # Sphinx tests do not build, and `hcti og` after Hugo (Debian's). The notebooks took ~45 s more (a kernel for each
 # notebook in each of four builds): the benchmark runs them.
 FAST = ["starlette", "pyopenssl", "markdown-hugo"]
