@@ -12,7 +12,8 @@ Checked (benchmarks/corpus_checks.py), for every project: every page has exactly
 and `og:title`, the images absolute and naming a 1200x630 file of the site, `og:title` the page's title; files
 that are not pages (fragments, redirect stubs, 404, search, indexes) are byte for byte what the plain build wrote
 (or, where it wrote none, have no card tag); no hcti-build warning in the host's output; the cold build launched
-Chromium, and the warm one did not, added nothing to the store and (MkDocs, `hcti og`) said it rendered none. One
+Chromium, and the warm one did not, added nothing to the store and (MkDocs, `hcti og`) said it rendered none;
+after another generator, `hcti og --check` finds nothing wrong. One
 Markdown row per project; the run exits 1 when a project's result is not the expected one (a project marked with
 a known defect must fail, the others pass). The notebooks are checked as exported Markdown instead: an image per
 `%%hcti` cell, with the cell's `--alt`.

@@ -74,6 +74,7 @@ class Host:
     site: str  # the built site, relative to the source folder
     then: list[str] = field(default_factory=list)
     renders_summary: str | None = None  # what the warm build's output says when it rendered nothing
+    verify: list[str] = field(default_factory=list)  # untimed, after the cold build: must exit 0 (`hcti og --check`)
 
 
 @dataclass
@@ -137,16 +138,30 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 1800) ->
 def _arm(host: Host, src: Path, work: Path, hcti: bool, chromium: tuple[Path, Path]) -> Build:
     """One arm, into a fresh site folder: plain (the host without hcti-build) or hcti (the store kept)."""
     shutil.rmtree(src / host.site, ignore_errors=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HCTI_")}
-    env.update(HCTI_STORE=str(work / "store"), HCTI_CHROMIUM=str(chromium[0]), NO_MKDOCS_2_WARNING="1",
-               DISABLE_MKDOCS_2_WARNING="true", PATH=f"{BIN}:{env.get('PATH', '')}")  # fmt: skip
-    fill = {"store": str(work / "store"), "site": str(src / host.site)}
+    env, fill = _env(work, chromium[0]), {"store": str(work / "store"), "site": str(src / host.site)}
     before = launches(chromium[1])
     seconds, output = _run([a.format(**fill) for a in (host.hcti if hcti else host.plain)], src, env)
     if hcti and host.then:
         more, said = _run([a.format(**fill) for a in host.then], src, env)
         seconds, output = seconds + more, output + said
     return Build(seconds, output, launches(chromium[1]) - before)
+
+
+def _env(work: Path, chromium: Path) -> dict[str, str]:
+    """The host's environment: the arm's store, the counting Chromium, no remote or other HCTI_ setting."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HCTI_")}
+    env.update(HCTI_STORE=str(work / "store"), HCTI_CHROMIUM=str(chromium), NO_MKDOCS_2_WARNING="1",
+               DISABLE_MKDOCS_2_WARNING="true", PATH=f"{BIN}:{env.get('PATH', '')}")  # fmt: skip
+    return env
+
+
+def _verified(host: Host, src: Path, work: Path) -> list[str]:
+    cmd = [a.format(store=str(work / "store"), site=str(src / host.site)) for a in host.verify]
+    done = subprocess.run(cmd, cwd=src, env=_env(work, work / "bin" / "chromium"), capture_output=True, text=True)
+    if done.returncode == 0:
+        return []
+    said = (done.stdout + done.stderr).strip().splitlines()
+    return [f"cold: {' '.join(host.verify[:3])} exited {done.returncode}: {line}" for line in said[:10]]
 
 
 def run(project: Project, work: Path, repeat: int = 1) -> Row:
@@ -178,6 +193,7 @@ def _arms(project: Project, host: Host, src: Path, work: Path, row: Row) -> None
     row.faults += _checked(project, host, src, cold, before, row, "cold")
     if cold.launched == 0:
         row.faults.append("cold: no Chromium launched: this arm did not do its work")
+    row.faults += _verified(host, src, work) if host.verify else []
     objects = _store_objects(work / "store")
     warm = _arm(host, src, work, True, chromium)
     row.times = [plain.seconds, cold.seconds, warm.seconds]

@@ -109,9 +109,12 @@ def sphinx_sdist(spec: str, docs: str, extensions: list[str], *more: str) -> Pre
 
 
 def og_after(name: str, generator: list[str], site: str, *flags: str) -> Host:
-    """A generator's build, then `hcti og` on what it wrote (its summary must say 0 rendered when warm)."""
+    """A generator's build, then `hcti og` on what it wrote (its summary must say 0 rendered when warm, and
+    `hcti og --check` must find nothing wrong after it)."""
     og = [str(BIN / "hcti"), "og", site, "--site-url", SITE_URL + name + "/", "--store", "{store}", *flags]
-    return Host(f"{Path(generator[0]).name} + hcti og", generator, generator, site, then=og, renders_summary=" 0 rendered,")
+    check = [str(BIN / "hcti"), "og", "--check", site, "--site-url", SITE_URL + name + "/", *flags]
+    name = f"{Path(generator[0]).name} + hcti og"
+    return Host(name, generator, generator, site, then=og, renders_summary=" 0 rendered,", verify=check)
 
 
 def zensical_sdist(spec: str, edit: Callable[[dict[str, Any]], None] | None = None) -> Prepare:
