@@ -64,12 +64,6 @@ NUMPYDOC = [*AUTODOC, "sphinx.ext.autosummary", "sphinx.ext.todo", "numpydoc", "
             "sphinx.ext.imgmath"]  # fmt: skip
 ATTRS = ["myst_parser", "sphinx.ext.napoleon", *AUTODOC, "sphinx.ext.todo", "notfound.extension"]
 
-# Found by the corpus (not an #30 defect): the MkDocs plugin's og:title is the page's `title:` meta before the
-# nav's title, which MkDocs' own themes show in <title> ("Abbreviations Extension" against "Abbreviations").
-META_TITLE = "corpus: og:title from the title meta, not the nav title <title> shows"
-DEFECT_1 = "#30 defect 1: pallets-sphinx-themes drops the og tags"
-DEFECT_2 = "#30 defect 2: hcti og takes template fragments for pages"  # starlette's docs/overrides/ are copied
-ALT = "#30 defect: --alt lost in exports"
 
 LEFT_OUT = {
     "hatch": "plugins glightbox, minify, git-revision-date-localized, mike, mkdocstrings (its `:::` blocks stay text); "
@@ -99,25 +93,25 @@ PROJECTS = [
     P("hatch", "1.14.1", "material (blog, overrides, redirects)",
       mkdocs_sdist("hatch==1.14.1", ["search", "blog", REDIRECTS], _hatch)),
     P("starlette", "0.47.1", "material (overrides)", mkdocs_sdist("starlette==0.47.1", ["search"])),
-    P("markdown", "3.8.2", "mkdocs", mkdocs_sdist("markdown==3.8.2", ["search"], _markdown), defect=META_TITLE),
+    P("markdown", "3.8.2", "mkdocs", mkdocs_sdist("markdown==3.8.2", ["search"], _markdown)),
     P("markdown-properdocs", "3.8.2", "mkdocs (properdocs-theme-mkdocs)",
-      mkdocs_sdist("markdown==3.8.2", ["search"], _markdown, tool="properdocs"), defect=META_TITLE),
+      mkdocs_sdist("markdown==3.8.2", ["search"], _markdown, tool="properdocs")),
     P("alabaster", "1.0.0", "alabaster", sphinx_sdist("alabaster==1.0.0", "docs", ["sphinx.ext.extlinks"])),
     P("packaging", "24.2", "furo", sphinx_sdist("packaging==24.2", "docs", [*AUTODOC, "sphinx.ext.extlinks"])),
     P("urllib3", "2.5.0", "furo (sphinxext-opengraph)",
       sphinx_sdist("urllib3==2.5.0", "docs", [*AUTODOC, "sphinx_copybutton", "sphinxext.opengraph"])),
     P("attrs", "25.3.0", "furo + MyST", sphinx_sdist("attrs==25.3.0", "docs", ATTRS)),
-    P("click", "8.1.8", "pallets-sphinx-themes", sphinx_sdist("click==8.1.8", "docs", PALLETS), defect=DEFECT_1),
-    P("flask", "3.1.1", "pallets-sphinx-themes", sphinx_sdist("flask==3.1.1", "docs", PALLETS), defect=DEFECT_1),
+    P("click", "8.1.8", "pallets-sphinx-themes", sphinx_sdist("click==8.1.8", "docs", PALLETS)),
+    P("flask", "3.1.1", "pallets-sphinx-themes", sphinx_sdist("flask==3.1.1", "docs", PALLETS)),
     P("numpydoc", "1.9.0", "pydata-sphinx-theme", sphinx_sdist("numpydoc==1.9.0", "doc", NUMPYDOC), not_pages=VIEWCODE),
     P("pyopenssl", "25.1.0", "sphinx-rtd-theme", sphinx_sdist("pyOpenSSL==25.1.0", "doc", ["sphinx.ext.autodoc"])),
     P("sphinx-copybutton", "0.5.2", "sphinx-book-theme + MyST",
       sphinx_sdist("sphinx-copybutton==0.5.2", "docs", ["sphinx_copybutton", "myst_parser"])),
-    P("starlette-zensical", "0.47.1", "zensical (material)", zensical_sdist("starlette==0.47.1"), defect=DEFECT_2),
+    P("starlette-zensical", "0.47.1", "zensical (material)", zensical_sdist("starlette==0.47.1")),
     P("markdown-hugo", "3.8.2", "hugo 0.111 (Debian), minimal theme", hugo_site("markdown==3.8.2")),
     P("markdown-jekyll", "3.8.2", "jekyll 4.3 (Debian), minima", jekyll_site("markdown==3.8.2")),
     P("docusaurus", "3.10.2", "docusaurus classic (npm)", docusaurus("3.10.2")),
-    P("notebooks", "0.1.0", "%%hcti cells, hcti-markdown", notebooks, check=notebook_check, defect=ALT),
+    P("notebooks", "0.1.0", "%%hcti cells, hcti-markdown", notebooks, check=notebook_check),
 ]  # fmt: skip
 
 

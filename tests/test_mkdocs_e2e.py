@@ -489,3 +489,21 @@ def test_every_plugins_snippet_users_copy_keeps_search() -> None:
     for name, text in snippets:
         plugins = [p if isinstance(p, str) else next(iter(p)) for p in yaml.safe_load(text)["plugins"]]
         assert plugins[:2] == ["search", "hcti"], (name, text)
+
+
+@pytest.mark.parametrize(("theme", "shown"), [("mkdocs", "Short"), ("readthedocs", "Short"), ("material", "Long Title")])
+def test_og_title_is_the_title_the_theme_shows(tmp_path: Path, theme: str, shown: str) -> None:
+    """Found by the corpus (Python-Markdown's docs, 19 pages): a nav title and a `title:` meta differ; MkDocs' own
+    themes show the nav's in <title>, Material the meta's. og:title and the card say what <title> says."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.md").write_text("# Home\n")
+    (tmp_path / "docs" / "a.md").write_text("---\ntitle: Long Title\n---\n# Heading\n")
+    (tmp_path / "mkdocs.yml").write_text(
+        f"site_name: S\nsite_url: https://e.org/\ntheme: {theme}\nnav: [{{Home: index.md}}, {{Short: a.md}}]\nplugins: [search, hcti]\n"
+    )
+    done = mkdocs(tmp_path)
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "site" / "a" / "index.html").read_text()
+    title = html.unescape(re.search(r"<title>(.*?)</title>", page, re.S)[1]).strip()  # type: ignore[index]
+    assert title.startswith(f"{shown} ") or title == shown, title
+    assert metas(tmp_path / "site" / "a" / "index.html")["og:title"] == shown

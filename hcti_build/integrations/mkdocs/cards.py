@@ -171,8 +171,11 @@ class Cards:
     def _values(self, page: Page, config: MkDocsConfig) -> tuple[dict[str, Any], str, str, str | None]:
         """What the template reads for this page, its title and description, and its key in the memo."""
         options = card_settings(self.config.cards_options, card_setting(page), self.defaults)
-        # A title from the page's heading comes HTML-escaped, with inline markup; the template escapes again.
-        title = str(page.meta.get("title") or html.unescape(re.sub(r"<[^>]+>", "", page.title or "")) or config.site_name)
+        # The title the theme puts in <title>: Material prefers the page's `title:` meta, MkDocs' own themes (and
+        # most others) the page's title, which a nav entry may set (the corpus: 19 of Python-Markdown's pages had
+        # another og:title than <title>). A heading's title comes HTML-escaped, with inline markup.
+        meta_title = page.meta.get("title") if config.theme.name == "material" else None
+        title = str(meta_title or html.unescape(re.sub(r"<[^>]+>", "", page.title or "")) or config.site_name)
         description = str(page.meta.get("description") or config.site_description or "")
         site, site_key = self._site(config, options)
         values = self.spec.values(
