@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CountingChromium, load, meta_tags
+from PIL import Image
 
 BIN = Path(sys.executable).parent
 HCTI = [str(BIN / "hcti")]
@@ -336,3 +337,17 @@ def test_a_page_rewritten_keeps_its_mode(tmp_path: Path) -> None:
     assert "og:image" in meta_tags(site / "index.html")
     assert (site / "index.html").stat().st_mode & 0o777 == 0o600
     assert (site / "guide" / "index.html").stat().st_mode & 0o777 == 0o751
+
+
+def test_a_card_overwritten_in_the_site_is_made_again(tmp_path: Path) -> None:
+    """An independent probe: `echo garbage > site/assets/images/social/<card>.png`, and every later run said
+    "0 rendered, N reused" while og:image pointed at a file that is not a PNG; `--check` saw nothing."""
+    site = make_site(tmp_path)
+    assert og(tmp_path, "site", "--site-url", SITE_URL).returncode == 0
+    (image,) = meta_tags(site / "index.html")["og:image"]
+    card = site / image.removeprefix(SITE_URL)
+    card.write_bytes(b"garbage\n")
+    done = og(tmp_path, "site", "--site-url", SITE_URL)
+    assert done.returncode == 0, done.stderr
+    with Image.open(card) as im:
+        assert im.size == (1200, 630)

@@ -160,10 +160,11 @@ def strip_suffix(title: str, site_name: str | None) -> str:
 
 class PageMemo:
     """The pages the last run left with their card: a page whose file is the one it saw (same inode, size and
-    mtime; and, when the mtime is too recent to tell (`files.settled`), the same bytes) and whose card is still in
-    the site needs no reading. It holds only for the same header (settings, template, Chromium, code)."""
+    mtime; and, when the mtime is too recent to tell (`files.settled`), the same bytes) and whose card is still the
+    file it left (same inode, size and mtime: a card overwritten in the site is made again) needs no reading. It
+    holds only for the same header (settings, template, Chromium, code)."""
 
-    VERSION = 3
+    VERSION = 4
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path, self.header = path, header
@@ -179,7 +180,7 @@ class PageMemo:
 
     def unchanged(self, site: Path, rel: str) -> bool:
         entry, now = self.pages.get(rel), stamp(site / rel)
-        if not entry or not now or entry[:3] != list(now) or not (site / entry[4]).is_file():
+        if not entry or not now or entry[:3] != list(now) or entry[6:] != [list(stamp(site / entry[4]) or ())]:
             return False
         if settled(now[2]) or _file_digest(site / rel) == entry[3]:
             self.titles.append(entry[5])
@@ -190,7 +191,7 @@ class PageMemo:
         """``rel`` as this run left it: its stamp, the digest of its bytes ``data``, its card and title."""
         now = stamp(site / rel)
         if now:
-            self.pages[rel] = [*now, digest(data), card, title]
+            self.pages[rel] = [*now, digest(data), card, title, list(stamp(site / card) or ())]
 
     def forget(self, rel: str) -> None:
         self.pages.pop(rel, None)
