@@ -182,6 +182,27 @@ def allowed_site(engine: Engine, canaries: tuple[Canary, Canary], monkeypatch: p
     return canaries
 
 
+class Uvicorn:
+    """An ASGI app on uvicorn in a thread, on a free port of 127.0.0.1, started before the constructor returns.
+    log_config=None: uvicorn leaves logging alone, so its access log reaches caplog."""
+
+    def __init__(self, app: Any, *, lifespan: str = "off", access_log: bool = False) -> None:
+        sock = bind("127.0.0.1", 0)
+        config = uvicorn.Config(app, log_config=None, access_log=access_log, lifespan=lifespan, ws="none")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive()
+            time.sleep(0.01)
+        self.base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
 @dataclass
 class Served:
     base: str
@@ -193,38 +214,27 @@ class Served:
 @pytest.fixture
 def serve(tmp_path: Path, engine: Engine) -> Iterator[Callable[..., Served]]:
     """Starts the real ASGI app on uvicorn, on a free port of 127.0.0.1, sharing the session's browser."""
-    running: list[tuple[uvicorn.Server, threading.Thread, Served, object]] = []
+    running: list[tuple[Uvicorn, Served, Any]] = []
 
     def start(queue: int = 32, renderer: Any = None) -> Served:
         store = Store(tmp_path / "store", root=tmp_path, engine=renderer or engine)
         app = create_app(store, CREDS, queue=queue)
-        sock = bind("127.0.0.1", 0)
-        # log_config=None: uvicorn leaves logging alone, so its access log reaches caplog.
-        config = uvicorn.Config(app, log_config=None, access_log=True, lifespan="off", ws="none")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive()
-            time.sleep(0.01)
-        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        server = Uvicorn(app, access_log=True)
         served = Served(
-            base,
+            server.base,
             store,
-            httpx.Client(base_url=base, auth=(CREDS.user_id, CREDS.api_key), timeout=60),
-            httpx.Client(base_url=base, timeout=60),
+            httpx.Client(base_url=server.base, auth=(CREDS.user_id, CREDS.api_key), timeout=60),
+            httpx.Client(base_url=server.base, timeout=60),
         )
-        running.append((server, thread, served, app))
+        running.append((server, served, app))
         return served
 
     yield start
-    for server, thread, served, app in running:
+    for server, served, app in running:
         served.client.close()
         served.anon.close()
-        server.should_exit = True
-        thread.join(10)
-        app.state.api.close()  # type: ignore[attr-defined]
+        server.stop()
+        app.state.api.close()
         served.store.close()
 
 

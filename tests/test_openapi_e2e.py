@@ -5,8 +5,6 @@ the document says (status, content type, headers, body schema)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -14,8 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-import uvicorn
-from conftest import CREDS
+from conftest import CREDS, Uvicorn
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from schemathesis.checks import (
@@ -30,7 +27,6 @@ from starlette.routing import Route
 from hcti_build import Engine, Store
 from hcti_build.api import openapi
 from hcti_build.api.server import create_app
-from hcti_build.api.serving import bind
 from hcti_build.options import CreateOptions, ImageQuery, ListQuery, params_of
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
@@ -51,19 +47,11 @@ class Live:
 
     def __init__(self, store: Store) -> None:
         self.app = create_app(store, CREDS)
-        sock = bind("127.0.0.1", 0)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, log_config=None, lifespan="off", ws="none"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive()
-            time.sleep(0.01)
-        self.base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self.server = Uvicorn(self.app)
+        self.base = self.server.base
 
     def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        self.server.stop()
         self.app.state.api.close()
 
 

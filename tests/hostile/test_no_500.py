@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,13 +17,11 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import uvicorn
-from conftest import CREDS, Served
+from conftest import CREDS, Served, Uvicorn
 from mcp import Client
 
 from hcti_build import Store
 from hcti_build.api.mcp import create_server, http_app
-from hcti_build.api.serving import bind
 
 HTML = "<div style='width:40px;height:20px;background:#0a0'></div>"
 DIGITS = "1" * 400
@@ -159,18 +156,9 @@ def test_mcp_answers_each_with_a_tool_error_naming_it(store: Store) -> None:
 @pytest.fixture
 def mcp_http(store: Store) -> Iterator[str]:
     """MCP's streamable HTTP app on uvicorn on a free port of 127.0.0.1 (its session manager runs in the lifespan)."""
-    app = http_app(store, CREDS, host="127.0.0.1")
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", ws="none"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive()
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
-    server.should_exit = True
-    thread.join(10)
+    server = Uvicorn(http_app(store, CREDS, host="127.0.0.1"), lifespan="on")
+    yield f"{server.base}/mcp"
+    server.stop()
 
 
 def test_mcp_over_http_answers_a_basic_header_that_is_not_ascii_with_a_401(mcp_http: str) -> None:
