@@ -233,6 +233,13 @@ def watch(poll: bool, debounce: int, **kwargs: Any) -> None:
 @click.option("--include", multiple=True, help="Only pages matching this glob (relative to SITE_DIR); repeatable.")
 @click.option("--exclude", multiple=True, help="No card for pages matching this glob; repeatable.")
 @click.option("--site-name", help="The site's name on cards (default: og:site_name, or the end its pages' titles share).")
+@click.option(
+    "--logo",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The cards' logo (default: the pages' apple-touch-icon or icon, when it is a file in the site).",
+)
+@click.option("--color", help="The cards' colour, a CSS colour (default: the pages' meta theme-color).")
+@click.option("--font", help="The cards' font family, installed here (default: Noto Sans).")
 @click.option("--width", type=click.IntRange(1, 5000), default=1200, show_default=True, help="Card width in CSS pixels.")
 @click.option("--height", type=click.IntRange(1, 5000), default=630, show_default=True, help="Card height in CSS pixels.")
 @click.option("--device-scale", type=click.FloatRange(0.1, 3), default=1, show_default=True, help="Pixel ratio of cards.")
@@ -265,6 +272,9 @@ def og(site_dir: str, store_path: str | None, check: bool, jobs: int | None, fmt
         width=kwargs["width"],
         height=kwargs["height"],
         device_scale=kwargs["device_scale"],
+        logo=Path(kwargs["logo"]) if kwargs["logo"] else None,
+        color=kwargs["color"],
+        font=kwargs["font"],
     )
     if check:
         problems = check_site(settings.site, settings.include, settings.exclude)
@@ -281,8 +291,8 @@ def og(site_dir: str, store_path: str | None, check: bool, jobs: int | None, fmt
             report = cards.run(on_progress=progress)
     finally:
         engine.close()
-    for err in report.errors:
-        click.echo(err, err=True)
+    for line in (*report.warnings, *report.errors):
+        click.echo(line, err=True)
     click.echo(report.summary(), err=True)
     if report.errors:
         sys.exit(1)

@@ -1,6 +1,7 @@
 """MkDocs' side of the card pipeline (`hcti_build.CardSpec` and its companions make the cards): what a page's
-card says, read from MkDocs' pages and config (its title, description, URL, front matter, the theme's logo and
-palette), and when MkDocs makes and writes it.
+card says, read from MkDocs' pages and config (its title, description, URL, front matter, and the site's brand:
+the theme's logo, else its favicon; its palette; its text font when it is installed here), and when MkDocs makes
+and writes it.
 
 Pages are read before any is written (MkDocs populates every page, then builds each), so a card is submitted
 when its page's content is ready (`submit`) and collected when the page is written (`collect`): cards render
@@ -30,6 +31,7 @@ from mkdocs.utils import get_relative_url
 
 from hcti_build import (
     Asset,
+    Brand,
     CardMemo,
     CardSpec,
     CardTemplate,
@@ -39,11 +41,11 @@ from hcti_build import (
     HctiError,
     Store,
     Tree,
-    card_options,
     card_pool,
     card_settings,
     card_site,
     file_data_uri,
+    installed_font,
     link_card,
     memo_header,
     meta_html,
@@ -269,9 +271,11 @@ class Cards:
         return {**site, "palette": dict(site["palette"])}, digest  # a copy: a template cannot change another page's
 
     def _site_values(self, config: MkDocsConfig, options: dict[str, Any]) -> dict[str, Any]:
-        logo = options.get("logo") or config.theme.get("logo")
         logo_url = None
-        if logo and not urlsplit(str(logo)).scheme:
+        # The option's, else the theme's logo, else its favicon (the mark a site without a logo has).
+        for logo in (options.get("logo"), config.theme.get("logo"), config.theme.get("favicon")):
+            if logo_url or not logo or urlsplit(str(logo)).scheme:
+                continue
             for folder in (self.docs, self.root):  # theme logos are docs-relative; an option may be either
                 path = (folder / str(logo)).resolve()
                 if path.is_file() and path.is_relative_to(self.root):
@@ -291,7 +295,12 @@ def card_setting(page: Page) -> Any:
 
 
 def _default_options(config: MkDocsConfig) -> dict[str, Any]:
-    return card_options(*_palette(config))
+    """The card's options for the theme's brand: its palette's colours, and its text font (Material's
+    `theme.font.text`) when it is installed here: a card never downloads one."""
+    font = config.theme.get("font")
+    text = str(font.get("text") or "") if isinstance(font, dict) else ""
+    primary, accent = _palette(config)
+    return Brand(color=primary, accent=accent, font=text if text and installed_font(text) else None).options()
 
 
 @contextlib.contextmanager
