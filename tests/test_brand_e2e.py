@@ -165,6 +165,19 @@ def test_mkdocs_a_theme_with_only_a_favicon_has_it_on_its_cards(tmp_path: Path) 
     assert background == (64, 81, 181) and near(logo, (0, 200, 0)), (background, logo)
 
 
+def test_mkdocs_materials_logo_icon_is_on_its_cards_in_the_cards_text_colour(tmp_path: Path) -> None:
+    root = mkdocs_site(tmp_path)
+    yml = root / "mkdocs.yml"
+    icon = "  icon:\n    logo: material/library\n  favicon: images/fav.png\n"  # the icon wins over the favicon
+    yml.write_text(yml.read_text().replace("  name: material\n", "  name: material\n" + icon))
+    solid(root / "docs" / "images" / "fav.png", (0, 200, 0))
+    assert mkdocs(root, "--strict").returncode == 0
+    image = metas(root / "site" / "index.html")["og:image"]
+    card = load(root / "site" / image.removeprefix(SITE_URL)).convert("RGB")
+    # (6, 16) of the icon's 24x24 box: the book's left page, drawn white (the text's colour on indigo) at 95%
+    assert near(card.getpixel((98, 112)), (255, 255, 255)), card.getpixel((98, 112))
+
+
 def test_mkdocs_the_themes_text_font_is_used_only_when_installed(tmp_path: Path) -> None:
     def card_with(font: str) -> str:  # the card's name: its request's id
         root = tmp_path / font.replace(" ", "-")

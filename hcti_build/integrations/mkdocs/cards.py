@@ -1,7 +1,7 @@
 """MkDocs' side of the card pipeline (`hcti_build.CardSpec` and its companions make the cards): what a page's
 card says, read from MkDocs' pages and config (its title, description, URL, front matter, and the site's brand:
-the theme's logo, else its favicon; its palette; its text font when it is installed here), and when MkDocs makes
-and writes it.
+the theme's logo or Material's logo icon, else its favicon; its palette; its text font when it is installed
+here), and when MkDocs makes and writes it.
 
 Pages are read before any is written (MkDocs populates every page, then builds each), so a card is submitted
 when its page's content is ready (`submit`) and collected when the page is written (`collect`): cards render
@@ -12,6 +12,7 @@ its stored image is checked off the main process (`hcti_build.Checker`).
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import contextlib
 import html
@@ -44,6 +45,7 @@ from hcti_build import (
     card_pool,
     card_settings,
     card_site,
+    css_color,
     file_data_uri,
     installed_font,
     link_card,
@@ -271,21 +273,45 @@ class Cards:
         return {**site, "palette": dict(site["palette"])}, digest  # a copy: a template cannot change another page's
 
     def _site_values(self, config: MkDocsConfig, options: dict[str, Any]) -> dict[str, Any]:
-        logo_url = None
-        # The option's, else the theme's logo, else its favicon (the mark a site without a logo has).
-        for logo in (options.get("logo"), config.theme.get("logo"), config.theme.get("favicon")):
-            if logo_url or not logo or urlsplit(str(logo)).scheme:
-                continue
-            for folder in (self.docs, self.root):  # theme logos are docs-relative; an option may be either
-                path = (folder / str(logo)).resolve()
-                if path.is_file() and path.is_relative_to(self.root):
-                    self.logos.add(path)
-                    logo_url = file_data_uri(path) or "/" + path.relative_to(self.root).as_posix()
-                    break
+        # The option's logo, else the theme's (a file, else Material's icon), else its favicon (the mark a site
+        # without a logo has).
+        logo_url = (
+            self._logo_url(options.get("logo"))
+            or self._logo_url(config.theme.get("logo"))
+            or _theme_icon(config, css_color(options.get("color") or "#ffffff", "options.color"))
+            or self._logo_url(config.theme.get("favicon"))
+        )
         description, language = config.site_description or "", config.theme.get("language") or "en"
         return card_site(
             config.site_name, self.card_url or "", options, description=description, logo=logo_url, language=language
         )
+
+
+    def _logo_url(self, logo: object) -> str | None:
+        """A logo file as the card shows it (a `data:` URI; a large one by its path), watched under `mkdocs serve`."""
+        if not logo or urlsplit(str(logo)).scheme:
+            return None
+        for folder in (self.docs, self.root):  # theme logos are docs-relative; an option may be either
+            path = (folder / str(logo)).resolve()
+            if path.is_file() and path.is_relative_to(self.root):
+                self.logos.add(path)
+                return file_data_uri(path) or "/" + path.relative_to(self.root).as_posix()
+        return None
+
+
+def _theme_icon(config: MkDocsConfig, fill: str) -> str | None:
+    """Material's `theme.icon.logo` (`material/library`): the SVG from the theme's `.icons` (or custom_dir's),
+    drawn in the card's text colour, as Material draws it in its header."""
+    icon = config.theme.get("icon")
+    name = icon.get("logo") if isinstance(icon, dict) else None
+    if not isinstance(name, str) or not name:
+        return None
+    for folder in config.theme.dirs:
+        path = Tree.of(Path(folder) / ".icons").file(f"{name}.svg")
+        if path is not None:
+            svg = path.read_text(encoding="utf-8", errors="replace").replace("<svg ", f'<svg fill="{fill}" ', 1)
+            return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+    return None
 
 
 def card_setting(page: Page) -> Any:
