@@ -80,6 +80,25 @@ def test_og_cards_show_the_pages_theme_color_and_icon_and_flags_win(tmp_path: Pa
     assert background == (200, 30, 30) and near(logo, (0, 255, 255)), (background, logo)
 
 
+def test_og_a_pages_own_hcti_color_and_logo_win_over_the_flags(tmp_path: Path) -> None:
+    site = branded_site(tmp_path)
+    solid(site / "img" / "own.png", (255, 128, 0))
+    solid(tmp_path / "logo.png", (0, 255, 255))
+    guide = site / "guide" / "index.html"
+    own = '<meta name="hcti:color" content="#333333">\n    <meta name="hcti:logo" content="../img/own.png">\n    '
+    guide.write_text(guide.read_text().replace('<meta name="theme-color"', own + '<meta name="theme-color"'))
+    flags = ("--site-url", SITE_URL, "--color", "#c81e1e", "--logo", "logo.png")
+    done = og(tmp_path, "site", *flags)
+    assert done.returncode == 0, done.stderr
+    background, logo = pixels(card_of(site, guide))
+    assert background == (51, 51, 51) and near(logo, (255, 128, 0)), (background, logo)  # the page's own
+    background, logo = pixels(card_of(site, site / "index.html"))
+    assert background == (200, 30, 30) and near(logo, (0, 255, 255)), (background, logo)  # the flags
+    guide.write_text(guide.read_text().replace("#333333", "nope"))
+    bad = og(tmp_path, "site", *flags)
+    assert bad.returncode == 1 and "guide/index.html: hcti:color: 'nope' is not a CSS colour" in bad.stderr, bad.stderr
+
+
 def test_og_a_colour_that_is_not_one_is_said_naming_it(tmp_path: Path) -> None:
     site = branded_site(tmp_path)
     bad = og(tmp_path, "site", "--site-url", SITE_URL, "--color", "#12345g")

@@ -275,7 +275,7 @@ class SiteCards:
     def _templated(self, page: OgPage, params: dict[str, Any]) -> CreateOptions:
         """The card template rendered with the page's values and its `html:tv:` template values."""
         head = page.head
-        brand = Brand.first(self.brand, self._page_brand(page))
+        brand = self._brand(page)
         options = card_settings({}, defaults=brand.options())
         site = card_site(page.site_name, page.base_url, options, logo=brand.logo, language=head.lang or "en")
         about = {"title": page.title, "description": page.description, "url": page.url, "lang": head.lang, "dir": head.dir}
@@ -284,19 +284,39 @@ class SiteCards:
         note = f"\n<!-- content_version: {version} -->" if version else ""  # a new version is a new request, a new image
         return self.spec.request(values, params, note)
 
-    def _page_brand(self, page: OgPage) -> Brand:
-        """What the page declares of its site's brand: its theme-color, and its first icon that is a file in the
-        site (apple-touch-icon first: the larger one); an icon elsewhere (a URL) is not fetched."""
-        icons = sorted(page.head.icons, key=lambda icon: not icon[0].startswith("apple-touch-icon"))
-        logo = None
-        for _, href in icons if self.brand.logo is None else ():  # --logo: the pages' icons are not read
+    def _brand(self, page: OgPage) -> Brand:
+        """The page's card's brand: its own `hcti:logo`, `hcti:color`, `hcti:font` (a bad one is this page's
+        error), over the command's flags, over what the page declares of its site's brand: its theme-color, and
+        its first icon that is a file in the site (apple-touch-icon first: the larger one)."""
+        head = page.head
+        own_logo, own_color = head.get("hcti:logo"), head.get("hcti:color")
+        own = Brand(
+            logo=self._logo(page, [own_logo]) if own_logo else None,
+            color=css_color(own_color, "hcti:color") if own_color else None,
+            font=head.get("hcti:font") or None,
+        )
+        if own_logo and own.logo is None:
+            raise BadRequestError(f"hcti:logo {own_logo!r} is not an image file in the site (of at most 512 KB)", param="logo")
+        icons = sorted(head.icons, key=lambda icon: not icon[0].startswith("apple-touch-icon"))
+        reads_icons = own.logo is None and self.brand.logo is None  # a logo given: the pages' icons are not read
+        declared = Brand(
+            logo=self._logo(page, [href for _, href in icons]) if reads_icons else None,
+            color=site_color(head.get("theme-color"), "theme-color", self._warn),
+        )
+        return Brand.first(own, self.brand, declared)
+
+    def _logo(self, page: OgPage, hrefs: list[str]) -> str | None:
+        """The first of ``hrefs`` that is an image file in the site (by the file rules: a URL is not fetched), as
+        a data: URI read once for every page that names it; kept as the page's dependency (a new icon, a new card)."""
+        for href in hrefs:
             path = logo_file(self.tree, href, posixpath.dirname(page.rel))
-            if path is not None:
-                logo = self.logos[path] if path in self.logos else self.logos.setdefault(path, logo_uri(path))
-                if logo:
-                    page.deps = (path.relative_to(self.site).as_posix(),)
-                    break
-        return Brand(logo=logo, color=site_color(page.head.get("theme-color"), "theme-color", self._warn))
+            if path is None:
+                continue
+            logo = self.logos[path] if path in self.logos else self.logos.setdefault(path, logo_uri(path))
+            if logo:
+                page.deps = (path.relative_to(self.site).as_posix(),)
+                return logo
+        return None
 
     def _warn(self, message: str) -> None:
         self.warnings.setdefault(message)
