@@ -23,6 +23,7 @@ from .errors import (
 from .files import Tree, write_if_changed
 from .options import IMAGE_FORMATS, CreateOptions, ImageQuery
 from .pipeline.assets import Asset, rewrite_markdown
+from .pipeline.brand import Brand, css_color, installed_font
 from .pipeline.build import Builder, BuildReport
 from .pipeline.cards import (
     CardMemo,
@@ -49,6 +50,7 @@ __all__ = [
     "BUILTIN_TEMPLATES",
     "Asset",
     "BadRequestError",
+    "Brand",
     "BrowserNotFoundError",
     "BuildReport",
     "Builder",
@@ -83,8 +85,10 @@ __all__ = [
     "card_site",
     "card_tags",
     "code_versions",
+    "css_color",
     "file_data_uri",
     "find_chromium",
+    "installed_font",
     "link_card",
     "load_card",
     "load_ipython_extension",

@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -23,6 +23,9 @@ from ..store.store import Store, default_store_path
 from .common import HctiGroup, fail, store_option
 from .mcp import mcp_command
 from .store import store_group
+
+if TYPE_CHECKING:  # imported when `hcti og` runs: the other commands start without it
+    from ..integrations.og import OgSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -233,6 +236,13 @@ def watch(poll: bool, debounce: int, **kwargs: Any) -> None:
 @click.option("--include", multiple=True, help="Only pages matching this glob (relative to SITE_DIR); repeatable.")
 @click.option("--exclude", multiple=True, help="No card for pages matching this glob; repeatable.")
 @click.option("--site-name", help="The site's name on cards (default: og:site_name, or the end its pages' titles share).")
+@click.option(
+    "--logo",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The cards' logo (default: the pages' apple-touch-icon or icon, when it is a file in the site).",
+)
+@click.option("--color", help="The cards' colour, a CSS colour (default: the pages' meta theme-color).")
+@click.option("--font", help="The cards' font family, installed here (default: Noto Sans).")
 @click.option("--width", type=click.IntRange(1, 5000), default=1200, show_default=True, help="Card width in CSS pixels.")
 @click.option("--height", type=click.IntRange(1, 5000), default=630, show_default=True, help="Card height in CSS pixels.")
 @click.option("--device-scale", type=click.FloatRange(0.1, 3), default=1, show_default=True, help="Pixel ratio of cards.")
@@ -245,27 +255,16 @@ def og(site_dir: str, store_path: str | None, check: bool, jobs: int | None, fmt
 
     Pages may say how (as the hosted API's OG Image Configs): meta hcti:selector (a screenshot of that element),
     hcti:css, hcti:viewport_width/height, hcti:ms_delay, hcti:content_version, html:tv:NAME (template values),
-    hcti:card=false (no card).
+    hcti:color, hcti:logo, hcti:font (over --color, --logo, --font), hcti:card=false (no card).
+
+    Cards show the site's brand as its pages declare it: meta theme-color, and an icon (apple-touch-icon or
+    link rel=icon) that is a file in the site; remote icons are never fetched.
     """
     from ..engine.browser import Engine
-    from ..integrations.og import OgSettings, SiteCards
+    from ..integrations.og import SiteCards
     from ..pipeline.site import check_site
 
-    configured = config_value("site_url")
-    settings = OgSettings(
-        Path(site_dir),
-        site_url=kwargs["site_url"] or (configured[0] if configured else None),
-        template=Path(kwargs["template"]) if kwargs["template"] else None,
-        screenshot=kwargs["screenshot"],
-        cards_dir=kwargs["cards_dir"],
-        format=fmt,
-        include=tuple(kwargs["include"]),
-        exclude=tuple(kwargs["exclude"]),
-        site_name=kwargs["site_name"],
-        width=kwargs["width"],
-        height=kwargs["height"],
-        device_scale=kwargs["device_scale"],
-    )
+    settings = _og_settings(Path(site_dir), fmt, kwargs)
     if check:
         problems = check_site(settings.site, settings.include, settings.exclude)
         for line in problems:
@@ -281,11 +280,35 @@ def og(site_dir: str, store_path: str | None, check: bool, jobs: int | None, fmt
             report = cards.run(on_progress=progress)
     finally:
         engine.close()
-    for err in report.errors:
-        click.echo(err, err=True)
+    for line in (*report.warnings, *report.errors):
+        click.echo(line, err=True)
     click.echo(report.summary(), err=True)
     if report.errors:
         sys.exit(1)
+
+
+def _og_settings(site: Path, fmt: str, kwargs: dict[str, Any]) -> OgSettings:
+    """`hcti og`'s options as its settings (the site's URL from the configuration when not given)."""
+    from ..integrations.og import OgSettings
+
+    configured = config_value("site_url")
+    return OgSettings(
+        site,
+        site_url=kwargs["site_url"] or (configured[0] if configured else None),
+        template=Path(kwargs["template"]) if kwargs["template"] else None,
+        screenshot=kwargs["screenshot"],
+        cards_dir=kwargs["cards_dir"],
+        format=fmt,
+        include=tuple(kwargs["include"]),
+        exclude=tuple(kwargs["exclude"]),
+        site_name=kwargs["site_name"],
+        width=kwargs["width"],
+        height=kwargs["height"],
+        device_scale=kwargs["device_scale"],
+        logo=Path(kwargs["logo"]) if kwargs["logo"] else None,
+        color=kwargs["color"],
+        font=kwargs["font"],
+    )
 
 
 def _server_module() -> Any:

@@ -6,7 +6,8 @@ template rendered with the page's values, or a screenshot of the page itself whe
 content-addressed through the store (an unchanged page is a store hit, no browser), written into the site, and
 the page's head is edited in place (`head.edit_head`): a second run renders nothing and changes no byte. The
 cards are the card pipeline's (`pipeline.cards`: template, size, values, pool, file, tags); this module reads a
-built site's pages and writes the tags into them.
+built site's pages and writes the tags into them. A card shows the site's brand (`pipeline.brand`) as its pages
+declare it (`theme-color`, an icon or apple-touch-icon in the site), unless `--logo`, `--color`, `--font` say.
 
 The chain: `SiteCards.run` -> `_read_all` (pages, skips) -> `_submit_all` (each page's card request; hits
 written, misses submitted to the engine's pages) -> `_collect` (each rendered card written as it finishes).
@@ -27,6 +28,7 @@ from ..engine.browser import Engine
 from ..errors import BadRequestError, HctiError
 from ..files import Tree, write_if_changed
 from ..options import CreateOptions
+from ..pipeline.brand import Brand, css_color, installed_font, logo_file, logo_uri, site_color
 from ..pipeline.cards import (
     CARD_SIZE,
     CardSpec,
@@ -88,6 +90,9 @@ class OgSettings:
     width: int = CARD_SIZE[0]  # the cards' size in CSS pixels (a page's hcti:viewport_width/height wins)
     height: int = CARD_SIZE[1]
     device_scale: float = 1
+    logo: Path | None = None  # the cards' logo; default: the page's icon (apple-touch-icon first), in the site
+    color: str | None = None  # the cards' colour; default: the page's theme-color
+    font: str | None = None  # the cards' font family (installed here); default: the built-in card's
 
 
 @dataclass
@@ -108,6 +113,7 @@ class OgPage:
     base: str = ""
     image_id: str | None = None
     rendered: bool = False
+    deps: tuple[str, ...] = ()  # the site's files its card read besides the page (its icon)
 
 
 @dataclass
@@ -116,6 +122,7 @@ class OgReport:
     redirect stubs), and `page: reason` errors; the pages with no absolute URL are one error (`no_url`)."""
 
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # said once each (a site's colour that is not one)
     no_url: list[str] = field(default_factory=list)
     pages: int = 0
     rendered: int = 0
@@ -157,9 +164,14 @@ class SiteCards:
         self.tree = Tree.of(self.site)
         self.cards_dir = settings.cards_dir.strip("/")
         self.tree.output(self.cards_dir, "cards_dir")
+        self.brand = _flag_brand(settings)  # checked once: a bad --color is one error, before any page
         remote = remote_tier(None, self.site) or ""  # one tier for both roots: one warning, one count
         self.site_store = Store(store_path, root=self.site, engine=engine, remote=remote)
         self.spec = _card_spec(settings)
+        self.logos: dict[Path, str | None] = {}  # an icon's data URI, read once for all the pages that name it
+        self.warnings: dict[str, None] = {}  # each said once, however many pages have it
+        if settings.font and not installed_font(settings.font):  # Chromium would fall back without a word
+            self._warn(f"--font {settings.font!r} is not installed here (fc-list): the cards fall back to Noto Sans")
         self.card_store = Store(store_path, root=self.spec.template.root, engine=engine, remote=remote)
         self.jobs = card_jobs(self.site_store, jobs)
         self.memo = PageMemo(self.site_store.path / "og-memo" / f"{digest(str(self.site))}.json", self._memo_header())
@@ -169,7 +181,9 @@ class SiteCards:
         Chromium, and hcti-build's code."""
         settings = {k: str(v) for k, v in vars(self.settings).items() if k != "site"}
         template = digest((self.spec.template.root / self.spec.template.name).read_bytes())
-        return memo_header(PageMemo.VERSION, self.site_store, __name__, settings=settings, template=template)
+        return memo_header(
+            PageMemo.VERSION, self.site_store, __name__, settings=settings, template=template, brand=self.brand.key()
+        )
 
     def close(self) -> None:
         self.site_store.close()
@@ -188,6 +202,7 @@ class SiteCards:
             report.url_error()
             self._collect(misses, report, on_progress)
         self.memo.save()
+        report.warnings = list(self.warnings)
         report.seconds = time.perf_counter() - t0
         report.from_remote = self.site_store.remote_note(mark)
         return report
@@ -260,13 +275,51 @@ class SiteCards:
     def _templated(self, page: OgPage, params: dict[str, Any]) -> CreateOptions:
         """The card template rendered with the page's values and its `html:tv:` template values."""
         head = page.head
-        options = card_settings({})
-        site = card_site(page.site_name, page.base_url, options, language=head.lang or "en")
+        brand = self._brand(page)
+        options = card_settings({}, defaults=brand.options())
+        site = card_site(page.site_name, page.base_url, options, logo=brand.logo, language=head.lang or "en")
         about = {"title": page.title, "description": page.description, "url": page.url, "lang": head.lang, "dir": head.dir}
         values = self.spec.values(about, site, options, params=params, extra=template_values(head))
         version = head.get("hcti:content_version")
         note = f"\n<!-- content_version: {version} -->" if version else ""  # a new version is a new request, a new image
         return self.spec.request(values, params, note)
+
+    def _brand(self, page: OgPage) -> Brand:
+        """The page's card's brand: its own `hcti:logo`, `hcti:color`, `hcti:font` (a bad one is this page's
+        error), over the command's flags, over what the page declares of its site's brand: its theme-color, and
+        its first icon that is a file in the site (apple-touch-icon first: the larger one)."""
+        head = page.head
+        own_logo, own_color = head.get("hcti:logo"), head.get("hcti:color")
+        own = Brand(
+            logo=self._logo(page, [own_logo]) if own_logo else None,
+            color=css_color(own_color, "hcti:color") if own_color else None,
+            font=head.get("hcti:font") or None,
+        )
+        if own_logo and own.logo is None:
+            raise BadRequestError(f"hcti:logo {own_logo!r} is not an image file in the site (of at most 512 KB)", param="logo")
+        icons = sorted(head.icons, key=lambda icon: not icon[0].startswith("apple-touch-icon"))
+        reads_icons = own.logo is None and self.brand.logo is None  # a logo given: the pages' icons are not read
+        declared = Brand(
+            logo=self._logo(page, [href for _, href in icons]) if reads_icons else None,
+            color=site_color(head.get("theme-color"), "theme-color", self._warn),
+        )
+        return Brand.first(own, self.brand, declared)
+
+    def _logo(self, page: OgPage, hrefs: list[str]) -> str | None:
+        """The first of ``hrefs`` that is an image file in the site (by the file rules: a URL is not fetched), as
+        a data: URI read once for every page that names it; kept as the page's dependency (a new icon, a new card)."""
+        for href in hrefs:
+            path = logo_file(self.tree, href, posixpath.dirname(page.rel))
+            if path is None:
+                continue
+            logo = self.logos[path] if path in self.logos else self.logos.setdefault(path, logo_uri(path))
+            if logo:
+                page.deps = (path.relative_to(self.site).as_posix(),)
+                return logo
+        return None
+
+    def _warn(self, message: str) -> None:
+        self.warnings.setdefault(message)
 
     # -- rendering and writing ------------------------------------------------------------------------
     def _submit_all(
@@ -320,7 +373,7 @@ class SiteCards:
             linked = link_card(load_card(page.store, page.image_id, self.spec.query), self.tree, self.cards_dir, "cards_dir")
             tags = linked.tags(page.title, page.description, page.url, page.base_url + linked.rel, page.site_name)
             data = self._edit(page, tags)
-            self.memo.record(self.site, page.rel, linked.rel, page.head.title, data)
+            self.memo.record(self.site, page.rel, linked.rel, page.head.title, data, page.deps)
         except HctiError as exc:
             report.errors.append(f"{page.rel}: {exc.message}")
             return
@@ -335,6 +388,17 @@ class SiteCards:
         data = text.encode("utf-8", "surrogateescape")
         write_if_changed(self.site / page.rel, data)
         return data
+
+
+def _flag_brand(settings: OgSettings) -> Brand:
+    """The brand the command was given (--logo, --color, --font): over what the pages declare."""
+    logo = None
+    if settings.logo is not None:
+        logo = logo_uri(settings.logo if settings.logo.is_file() else None)
+        if logo is None:
+            raise BadRequestError(f"--logo {settings.logo}: not a readable image file of at most 512 KB", param="logo")
+    color = css_color(settings.color, "--color") if settings.color else None
+    return Brand(logo=logo, color=color, font=settings.font or None)
 
 
 def _card_spec(settings: OgSettings) -> CardSpec:

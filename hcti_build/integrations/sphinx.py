@@ -14,7 +14,9 @@ engine), and each page written gets its card file and its og:/twitter: tags thro
 themes' layout.html sets it anew, dropping what extensions put there): once the build is done, each page it
 wrote is checked for its tags, and they are written into the page's head where they are missing
 (`SphinxCards.finish`, with one line saying how many). An unchanged page's card is a store hit: a rebuild of
-unchanged sources launches no browser. A page opts out with `:hcti_card: false` at its top
+unchanged sources launches no browser. A card shows the project's brand where conf.py declares it (`_brand`:
+the theme's light logo, `html_logo`, `html_favicon`; furo's brand colours), unless `hcti_cards_options` says.
+A page opts out with `:hcti_card: false` at its top
 (MyST: `hcti_card: false` in its front matter).
 
 The `hcti` directive (reST `.. hcti::`, MyST ```` ```{hcti} ````) renders its body, HTML, with the API's
@@ -28,7 +30,6 @@ import concurrent.futures
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -43,12 +44,13 @@ from ..errors import BadRequestError, HctiError
 from ..files import Tree, write_if_changed
 from ..options import CREATE_PARAMS, IMAGE_FORMATS, QUERY_PARAMS, CreateOptions
 from ..pipeline.assets import display_size, produce
+from ..pipeline.brand import Brand, logo_file, logo_uri, site_color
 from ..pipeline.cards import CARD_SIZE, CardSpec, CardTemplate, card_pool, card_settings, link_card, load_card, start_card
 from ..pipeline.directives import TAG_KEYS, Directive
 from ..pipeline.head import edit_head, meta_html, read_head
 from ..pipeline.resolve import resolve
 from ..pipeline.site import site_url_of
-from ..pipeline.templates import Templates, card_site, file_data_uri
+from ..pipeline.templates import Templates, card_site
 from ..store.remote import RemoteTier, remote_tier
 from ..store.store import Store, default_store_path
 
@@ -72,7 +74,7 @@ class SphinxCards:
         self.engine = Engine(isolate=False)  # one author's pages: a static card replaces the one before in place
         self.spec = _card_spec(app)
         self.store = Store(_store_path(app), root=self.spec.template.root, engine=self.engine, remote=_remote(app))
-        self.logo = _logo(Path(app.srcdir), config.html_logo)  # read once: every card shows it
+        self.brand = _brand(app)  # read once: every card shows it
         self.cards: dict[str, concurrent.futures.Future[tuple[str, bool]] | str] = {}
         self.pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.written: set[str] = set()  # the pages this build writes (seen resolved in the main process)
@@ -103,8 +105,8 @@ class SphinxCards:
 
     def _options(self, env: BuildEnvironment, docname: str, info: dict[str, Any]) -> CreateOptions:
         config = env.config
-        options = card_settings(config.hcti_cards_options)
-        site = card_site(config.project, self.site_url, options, logo=self.logo, language=config.language or "en")
+        options = card_settings(config.hcti_cards_options, defaults=self.brand.options())
+        site = card_site(config.project, self.site_url, options, logo=self.brand.logo, language=config.language or "en")
         page = {
             "title": _title_description(env, docname)[0],
             "description": info.get("description", ""),
@@ -195,9 +197,35 @@ def _pages(env: BuildEnvironment) -> dict[str, dict[str, Any]]:
     return pages
 
 
-def _logo(srcdir: Path, logo: str | None) -> str | None:
-    """The project's logo (`html_logo`) as a data: URI, if it is a local file (a new logo, new cards)."""
-    return None if not logo or urlsplit(logo).scheme else file_data_uri(srcdir / logo)
+def _brand(app: Sphinx) -> Brand:
+    """The project's brand as conf.py declares it. The logo: `hcti_cards_options`' `logo` (relative to conf.py),
+    else the one the theme shows (furo's `light_logo` or alabaster's `logo`, in an `html_static_path` folder; pydata's
+    `logo.image_light`, relative to the sources), else `html_logo`, else `html_favicon`: the first that is a file
+    in the project (by the file rules; a URL is not fetched). The colours: furo's `light_css_variables`
+    (`color-brand-primary`, `color-brand-content`); `hcti_cards_options` wins over them."""
+    config = app.config
+    confdir, srcdir = Path(app.confdir), Path(app.srcdir)
+    theme = config.html_theme_options if isinstance(config.html_theme_options, dict) else {}
+    statics = [confdir / folder for folder in config.html_static_path]
+    pydata: dict[str, Any] = theme["logo"] if isinstance(theme.get("logo"), dict) else {}
+    logos = [
+        (config.hcti_cards_options.get("logo"), [confdir]),
+        (theme.get("light_logo"), statics),
+        (theme.get("logo") if isinstance(theme.get("logo"), str) else None, statics),  # alabaster's
+        (pydata.get("image_light"), [srcdir, confdir, *statics]),
+        (config.html_logo, [confdir, srcdir]),
+        (config.html_favicon, [confdir, srcdir]),
+    ]
+    found = (logo_file(Tree.of(folder), name) for name, folders in logos if name for folder in folders)
+    logo = logo_uri(next((path for path in found if path is not None), None))
+    furo = theme.get("light_css_variables")
+    variables: dict[str, Any] = furo if isinstance(furo, dict) else {}
+
+    def color(name: str) -> str | None:
+        where = f"html_theme_options['light_css_variables']['{name}']"
+        return site_color(variables.get(name), where, lambda m: log.warning("hcti: %s", m, type="hcti"))
+
+    return Brand(logo=logo, color=color("color-brand-primary"), accent=color("color-brand-content"))
 
 
 def _title_description(env: BuildEnvironment, docname: str) -> tuple[str, str]:

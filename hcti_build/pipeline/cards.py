@@ -33,14 +33,16 @@ from ..files import Tree, write_if_changed
 from ..options import CREATE_PARAMS, CreateOptions, ImageQuery
 from ..store.store import Store
 from .assets import Asset
+from .brand import css_color
 from .head import card_tags
 from .templates import BUILTIN_TEMPLATES, Templates, card_options
 
+COLOR_OPTIONS = ("background", "background_end", "accent", "color")  # the built-in card's colours: checked
 CARD_SIZE = (1200, 630)  # CSS pixels: what every social site shows uncropped
 VIEWPORT = ("viewport_width", "viewport_height")
 # The modules whose code makes a card's request and its tags (with the host's own, which reads its pages): a memo
 # holds only while none of them changed. One list, so that every host's memo is invalidated by the same change.
-CARD_CODE = (__name__, Templates.__module__, card_tags.__module__, CreateOptions.__module__)
+CARD_CODE = (__name__, Templates.__module__, card_tags.__module__, CreateOptions.__module__, css_color.__module__)
 
 
 @dataclass(frozen=True)
@@ -135,10 +137,19 @@ class CardSpec:
 def card_settings(
     configured: Mapping[str, Any], override: Any = None, defaults: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The template's `options`: the built-in card's (or the host's ``defaults``), the site's configured ones, and
-    a page's ``override`` when it is a mapping."""
-    options = {**(defaults if defaults is not None else card_options()), **configured}
-    return {**options, **override} if isinstance(override, Mapping) else options
+    """The template's `options`: the built-in card's (or the host's ``defaults``: the site's brand,
+    `Brand.options`), the site's configured ones, and a page's ``override`` when it is a mapping. The built-in
+    card's colours are checked (`css_color`: a 400 naming the option), and a background given without its shade
+    and text colour gets those that go with it."""
+    given = {**configured, **(override if isinstance(override, Mapping) else {})}
+    for key in COLOR_OPTIONS:
+        if key in given:
+            given[key] = css_color(given[key], f"options.{key}")
+    options = {**(defaults if defaults is not None else card_options())}
+    if "background" in given:  # the disc's shade and the text's colour follow the background given
+        derived = card_options(given["background"])
+        options.update(background_end=derived["background_end"], color=derived["color"])
+    return {**options, **given}
 
 
 # -- how many at once --------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""A built page's `<head>`: what it says (`read_head`: title, description, language, canonical URL, meta tags
-by name, where each tag stands, whether it is a document at all) and the social card's meta tags written into it
+"""A built page's `<head>`: what it says (`read_head`: title, description, language, canonical URL, icons, meta
+tags by name, where each tag stands, whether it is a document at all) and the social card's meta tags written into it
 (`card_tags`, `meta_html`, `edit_head`) without changing one byte outside the tags it writes.
 
 Pages are read the way a browser tokenises them (Python's HTML parser, which never fails on malformed input),
@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 # Elements that may stand in a head; any other start tag (or text) begins the body, as in a browser.
 _HEAD_TAGS = frozenset({"base", "link", "meta", "noscript", "script", "style", "template", "title"})
 _HEAD_END = re.compile(r"</head\s*>", re.I)
-# What the parser need not see of a head: script and style bodies, and links other than the canonical one.
+# What the parser need not see of a head: script and style bodies, and links other than the canonical one and icons.
 # Blanked to spaces of the same length (so offsets hold), they cost it nothing; a generator's head is mostly
 # these (Material's: ~30 of them).
 _SKIPPED = re.compile(r"(<(script|style)\b[^>]*>).*?(</\2\s*>)|<link\b[^>]*>", re.I | re.S)
@@ -44,6 +44,7 @@ class Head:
     dir: str = ""
     canonical: str = ""
     refresh: bool = False  # a redirect stub (meta http-equiv=refresh)
+    icons: list[tuple[str, str]] = field(default_factory=list)  # (rel, href) of each icon link, apple-touch-icon too
     # A document: a doctype, <html>, <head> or <title> before its body. A template fragment in a site (a theme's
     # overrides/main.html, `{% extends "base.html" %}` and blocks) has none: it is not a page. Nor is a template
     # that starts with template syntax or has it in its title (`<title>{{ page.title }}</title>`).
@@ -86,8 +87,8 @@ class _HeadParser(HTMLParser):
             self.head.lang, self.head.dir = a.get("lang", ""), a.get("dir", "")
         elif tag == "meta":
             self._meta(a)
-        elif tag == "link" and "canonical" in a.get("rel", "").lower().split():
-            self.head.canonical = a.get("href", "")
+        elif tag == "link":
+            self._link(a)
         elif tag == "title":
             self.in_title, self.title_at = True, self.position()
         elif tag in self.CDATA_CONTENT_ELEMENTS and not (self.get_starttag_text() or "").endswith("/>"):
@@ -96,6 +97,14 @@ class _HeadParser(HTMLParser):
             self._end()  # the body begins
 
     handle_startendtag = handle_starttag
+
+    def _link(self, a: dict[str, str]) -> None:
+        rel = a.get("rel", "").lower().split()
+        if "canonical" in rel:
+            self.head.canonical = a.get("href", "")
+        icon = next((r for r in rel if r in ("icon", "apple-touch-icon", "apple-touch-icon-precomposed")), None)
+        if icon and a.get("href"):
+            self.head.icons.append((icon, a["href"]))
 
     def _meta(self, a: dict[str, str]) -> None:
         start = self.position()
@@ -161,11 +170,12 @@ _TEMPLATE = re.compile(r"\{\{|\{%|\{#")
 
 
 def _blank(m: re.Match[str]) -> str:
-    """A script or style element kept as its tags around blank content; a link other than the canonical one
-    blanked whole."""
+    """A script or style element kept as its tags around blank content; a link other than the canonical one and
+    icons blanked whole."""
     if m.group(2):
         return m.group(1) + re.sub(r"[^\n]", " ", m.group(0)[len(m.group(1)) : len(m.group(0)) - len(m.group(3))]) + m.group(3)
-    return m.group(0) if "canonical" in m.group(0).lower() else re.sub(r"[^\n]", " ", m.group(0))
+    tag = m.group(0).lower()
+    return m.group(0) if "canonical" in tag or "icon" in tag else re.sub(r"[^\n]", " ", m.group(0))
 
 
 def card_tags(

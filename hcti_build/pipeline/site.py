@@ -160,11 +160,12 @@ def strip_suffix(title: str, site_name: str | None) -> str:
 
 class PageMemo:
     """The pages the last run left with their card: a page whose file is the one it saw (same inode, size and
-    mtime; and, when the mtime is too recent to tell (`files.settled`), the same bytes) and whose card is still the
-    file it left (same inode, size and mtime: a card overwritten in the site is made again) needs no reading. It
-    holds only for the same header (settings, template, Chromium, code)."""
+    mtime; and, when the mtime is too recent to tell (`files.settled`), the same bytes), whose card is still the
+    file it left (same inode, size and mtime: a card overwritten in the site is made again) and whose other files
+    (the icon on its card) are as they were needs no reading. It holds only for the same header (settings,
+    template, Chromium, code)."""
 
-    VERSION = 4
+    VERSION = 5
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path, self.header = path, header
@@ -180,18 +181,22 @@ class PageMemo:
 
     def unchanged(self, site: Path, rel: str) -> bool:
         entry, now = self.pages.get(rel), stamp(site / rel)
-        if not entry or not now or entry[:3] != list(now) or entry[6:] != [list(stamp(site / entry[4]) or ())]:
+        if not entry or not now or entry[:3] != list(now) or entry[6:7] != [list(stamp(site / entry[4]) or ())]:
+            return False
+        if any(list(stamp(site / dep[0]) or ()) != dep[1:] for dep in entry[7]):  # its icon changed: a new card
             return False
         if settled(now[2]) or _file_digest(site / rel) == entry[3]:
             self.titles.append(entry[5])
             return True
         return False
 
-    def record(self, site: Path, rel: str, card: str, title: str, data: bytes) -> None:
-        """``rel`` as this run left it: its stamp, the digest of its bytes ``data``, its card and title."""
+    def record(self, site: Path, rel: str, card: str, title: str, data: bytes, deps: Sequence[str] = ()) -> None:
+        """``rel`` as this run left it: its stamp, the digest of its bytes ``data``, its card, title and the card's
+        stamp, and the stamps of the site's files ``deps`` its card read."""
         now = stamp(site / rel)
         if now:
-            self.pages[rel] = [*now, digest(data), card, title, list(stamp(site / card) or ())]
+            card_now = list(stamp(site / card) or ())
+            self.pages[rel] = [*now, digest(data), card, title, card_now, [[dep, *(stamp(site / dep) or ())] for dep in deps]]
 
     def forget(self, rel: str) -> None:
         self.pages.pop(rel, None)

@@ -1,6 +1,7 @@
 """MkDocs' side of the card pipeline (`hcti_build.CardSpec` and its companions make the cards): what a page's
-card says, read from MkDocs' pages and config (its title, description, URL, front matter, the theme's logo and
-palette), and when MkDocs makes and writes it.
+card says, read from MkDocs' pages and config (its title, description, URL, front matter, and the site's brand:
+the theme's logo or Material's logo icon, else its favicon; its palette; its text font when it is installed
+here), and when MkDocs makes and writes it.
 
 Pages are read before any is written (MkDocs populates every page, then builds each), so a card is submitted
 when its page's content is ready (`submit`) and collected when the page is written (`collect`): cards render
@@ -11,6 +12,7 @@ its stored image is checked off the main process (`hcti_build.Checker`).
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import contextlib
 import html
@@ -30,6 +32,7 @@ from mkdocs.utils import get_relative_url
 
 from hcti_build import (
     Asset,
+    Brand,
     CardMemo,
     CardSpec,
     CardTemplate,
@@ -39,11 +42,12 @@ from hcti_build import (
     HctiError,
     Store,
     Tree,
-    card_options,
     card_pool,
     card_settings,
     card_site,
+    css_color,
     file_data_uri,
+    installed_font,
     link_card,
     memo_header,
     meta_html,
@@ -269,19 +273,45 @@ class Cards:
         return {**site, "palette": dict(site["palette"])}, digest  # a copy: a template cannot change another page's
 
     def _site_values(self, config: MkDocsConfig, options: dict[str, Any]) -> dict[str, Any]:
-        logo = options.get("logo") or config.theme.get("logo")
-        logo_url = None
-        if logo and not urlsplit(str(logo)).scheme:
-            for folder in (self.docs, self.root):  # theme logos are docs-relative; an option may be either
-                path = (folder / str(logo)).resolve()
-                if path.is_file() and path.is_relative_to(self.root):
-                    self.logos.add(path)
-                    logo_url = file_data_uri(path) or "/" + path.relative_to(self.root).as_posix()
-                    break
+        # The option's logo, else the theme's (a file, else Material's icon), else its favicon (the mark a site
+        # without a logo has).
+        logo_url = (
+            self._logo_url(options.get("logo"))
+            or self._logo_url(config.theme.get("logo"))
+            or _theme_icon(config, css_color(options.get("color") or "#ffffff", "options.color"))
+            or self._logo_url(config.theme.get("favicon"))
+        )
         description, language = config.site_description or "", config.theme.get("language") or "en"
         return card_site(
             config.site_name, self.card_url or "", options, description=description, logo=logo_url, language=language
         )
+
+
+    def _logo_url(self, logo: object) -> str | None:
+        """A logo file as the card shows it (a `data:` URI; a large one by its path), watched under `mkdocs serve`."""
+        if not logo or urlsplit(str(logo)).scheme:
+            return None
+        for folder in (self.docs, self.root):  # theme logos are docs-relative; an option may be either
+            path = (folder / str(logo)).resolve()
+            if path.is_file() and path.is_relative_to(self.root):
+                self.logos.add(path)
+                return file_data_uri(path) or "/" + path.relative_to(self.root).as_posix()
+        return None
+
+
+def _theme_icon(config: MkDocsConfig, fill: str) -> str | None:
+    """Material's `theme.icon.logo` (`material/library`): the SVG from the theme's `.icons` (or custom_dir's),
+    drawn in the card's text colour, as Material draws it in its header."""
+    icon = config.theme.get("icon")
+    name = icon.get("logo") if isinstance(icon, dict) else None
+    if not isinstance(name, str) or not name:
+        return None
+    for folder in config.theme.dirs:
+        path = Tree.of(Path(folder) / ".icons").file(f"{name}.svg")
+        if path is not None:
+            svg = path.read_text(encoding="utf-8", errors="replace").replace("<svg ", f'<svg fill="{fill}" ', 1)
+            return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+    return None
 
 
 def card_setting(page: Page) -> Any:
@@ -291,7 +321,12 @@ def card_setting(page: Page) -> Any:
 
 
 def _default_options(config: MkDocsConfig) -> dict[str, Any]:
-    return card_options(*_palette(config))
+    """The card's options for the theme's brand: its palette's colours, and its text font (Material's
+    `theme.font.text`) when it is installed here: a card never downloads one."""
+    font = config.theme.get("font")
+    text = str(font.get("text") or "") if isinstance(font, dict) else ""
+    primary, accent = _palette(config)
+    return Brand(color=primary, accent=accent, font=text if text and installed_font(text) else None).options()
 
 
 @contextlib.contextmanager
