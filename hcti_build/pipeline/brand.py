@@ -17,11 +17,8 @@ variables, a built page's `theme-color` and icon links) and hands them here:
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import posixpath
-import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -30,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from PIL import ImageColor
 
+from ..engine.chromium import installed_font_families
 from ..errors import BadRequestError
 from ..files import Tree
 from .templates import CARD_FONTS, card_options, file_data_uri
@@ -115,16 +113,7 @@ def logo_uri(path: Path | None) -> str | None:
     return file_data_uri(path) if path is not None else None
 
 
-@functools.cache
 def installed_font(family: str) -> bool:
-    """Whether fontconfig (`fc-list`) has ``family`` installed; False without fontconfig. A site's font is used on
-    its cards only then: a card is rendered offline, and never downloads one."""
-    fc_list = shutil.which("fc-list")
-    if not family.strip() or fc_list is None:
-        return False
-    try:
-        out = subprocess.run([fc_list, ":", "family"], capture_output=True, text=True, timeout=20, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
-    wanted = family.strip().casefold()
-    return any(name.strip().casefold() == wanted for line in out.splitlines() for name in line.split(","))
+    """Whether fontconfig (`fc-list`, read once per process) has ``family`` installed; False without fontconfig. A
+    site's font is used on its cards only then: a card is rendered offline, and never downloads one."""
+    return bool(family.strip()) and family.strip().lower() in installed_font_families()
