@@ -312,7 +312,9 @@ class SiteCards:
             path = logo_file(self.tree, href, posixpath.dirname(page.rel))
             if path is None:
                 continue
-            logo = self.logos[path] if path in self.logos else self.logos.setdefault(path, logo_uri(path))
+            if path not in self.logos:
+                self.logos[path] = logo_uri(path)
+            logo = self.logos[path]
             if logo:
                 page.deps = (path.relative_to(self.site).as_posix(),)
                 return logo

@@ -70,7 +70,8 @@ class SphinxCards:
         self.site_url = site_url_of(config.hcti_site_url or config.html_baseurl, param)  # a warning, and no cards
         # Cards are written by the file rules: inside the output, never through a folder that leads out of it.
         self.cards_dir = config.hcti_cards_dir.strip("/")
-        Tree.of(app.outdir).output(self.cards_dir, "hcti_cards_dir")
+        self.out = Tree.of(app.outdir)  # where cards are linked, page after page
+        self.out.output(self.cards_dir, "hcti_cards_dir")
         self.engine = Engine(isolate=False)  # one author's pages: a static card replaces the one before in place
         self.spec = _card_spec(app)
         self.store = Store(_store_path(app), root=self.spec.template.root, engine=self.engine, remote=_remote(app))
@@ -128,9 +129,7 @@ class SphinxCards:
             self.store = Store(self.store.path, root=self.store.root, engine=self.engine, remote="")  # cards are local now
             self.pid = os.getpid()
         image_id = job if isinstance(job, str) else job.result()[0]
-        linked = link_card(
-            load_card(self.store, image_id, self.spec.query), Tree.of(self.app.outdir), self.cards_dir, "hcti_cards_dir"
-        )
+        linked = link_card(load_card(self.store, image_id, self.spec.query), self.out, self.cards_dir, "hcti_cards_dir")
         tags = linked.tags(title, description, self.page_url(docname), self.site_url + linked.rel, self.app.config.project)
         self.made[docname] = tags
         return tags

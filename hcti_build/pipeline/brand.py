@@ -17,7 +17,6 @@ variables, a built page's `theme-color` and icon links) and hands them here:
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -30,9 +29,8 @@ from PIL import ImageColor
 from ..engine.chromium import installed_font_families
 from ..errors import BadRequestError
 from ..files import Tree
-from .templates import CARD_FONTS, card_options, file_data_uri
-
-DEFAULT_PRIMARY, DEFAULT_ACCENT = "#4051b5", "#ffc105"  # the built-in card's own (Material's indigo and amber)
+from .site import digest
+from .templates import CARD_FONTS, DEFAULT_ACCENT, DEFAULT_PRIMARY, card_options, file_data_uri
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ class Brand:
 
     def key(self) -> dict[str, str | None]:
         """The brand as a memo keeps it (a logo by its digest, not its bytes)."""
-        logo = hashlib.sha256(self.logo.encode()).hexdigest()[:32] if self.logo else None
+        logo = digest(self.logo) if self.logo else None
         return {"logo": logo, "color": self.color, "accent": self.accent, "font": self.font}
 
 

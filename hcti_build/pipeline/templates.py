@@ -202,7 +202,10 @@ def tag_arguments(args: str) -> dict[str, Any]:
     return out
 
 
-def card_options(primary: str = "#4051b5", accent: str = "#ffc105") -> dict[str, Any]:
+DEFAULT_PRIMARY, DEFAULT_ACCENT = "#4051b5", "#ffc105"  # the built-in card's own (Material's indigo and amber)
+
+
+def card_options(primary: str = DEFAULT_PRIMARY, accent: str = DEFAULT_ACCENT) -> dict[str, Any]:
     """The built-in card's `options` for a site's two colours (default: Material's indigo and amber): a darker
     shade of the primary for its disc, and dark or light text by the primary's luminance."""
     return {

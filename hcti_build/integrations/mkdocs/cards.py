@@ -264,7 +264,7 @@ class Cards:
     def _site(self, config: MkDocsConfig, options: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """The template's `site`, the same for every page but those whose front matter changes these options, and
         its hash (what the card memo keys on: the logo's data URI is hashed once, not once a page)."""
-        key = (str(options.get("logo")), str(options["background"]), str(options["accent"]))
+        key = tuple(str(options.get(name)) for name in ("logo", "background", "accent", "color"))  # color: the icon's fill
         cached = self.sites.get(key)
         if cached is None:
             site = self._site_values(config, options)
@@ -285,7 +285,6 @@ class Cards:
         return card_site(
             config.site_name, self.card_url or "", options, description=description, logo=logo_url, language=language
         )
-
 
     def _logo_url(self, logo: object) -> str | None:
         """A logo file as the card shows it (a `data:` URI; a large one by its path), watched under `mkdocs serve`."""
