@@ -165,11 +165,11 @@ class PageMemo:
     (the icon on its card) are as they were needs no reading. It holds only for the same header (settings,
     template, Chromium, code)."""
 
-    VERSION = 5
+    VERSION = 6
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path, self.header = path, header
-        self.pages: dict[str, list[Any]] = {}
+        self.pages: dict[str, dict[str, Any]] = {}
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
             if saved.get("header") == header:
@@ -180,23 +180,27 @@ class PageMemo:
         self.titles: list[str] = []  # of the pages found unchanged (what the site's name is read from)
 
     def unchanged(self, site: Path, rel: str) -> bool:
-        entry, now = self.pages.get(rel), stamp(site / rel)
-        if not entry or not now or entry[:3] != list(now) or entry[6:7] != [list(stamp(site / entry[4]) or ())]:
-            return False
-        if any(list(stamp(site / dep[0]) or ()) != dep[1:] for dep in entry[7]):  # its icon changed: a new card
-            return False
-        if settled(now[2]) or _file_digest(site / rel) == entry[3]:
-            self.titles.append(entry[5])
-            return True
+        entry, now = self.pages.get(rel), _stamp(site / rel)
+        try:  # a file left on disk: any entry not of this shape is a page to read again
+            if not entry or not now or entry["stamp"] != now or entry["card_stamp"] != _stamp(site / entry["card"]):
+                return False
+            if any(_stamp(site / dep) != seen for dep, seen in entry["deps"]):  # its icon changed: a new card
+                return False
+            if settled(now[2]) or _file_digest(site / rel) == entry["digest"]:
+                self.titles.append(str(entry["title"]))
+                return True
+        except (TypeError, KeyError, ValueError, AttributeError):
+            pass
         return False
 
     def record(self, site: Path, rel: str, card: str, title: str, data: bytes, deps: Sequence[str] = ()) -> None:
         """``rel`` as this run left it: its stamp, the digest of its bytes ``data``, its card, title and the card's
         stamp, and the stamps of the site's files ``deps`` its card read."""
-        now = stamp(site / rel)
+        now = _stamp(site / rel)
         if now:
-            card_now = list(stamp(site / card) or ())
-            self.pages[rel] = [*now, digest(data), card, title, card_now, [[dep, *(stamp(site / dep) or ())] for dep in deps]]
+            deps_now = [[dep, _stamp(site / dep)] for dep in deps]
+            self.pages[rel] = {"stamp": now, "digest": digest(data), "card": card, "title": title,
+                               "card_stamp": _stamp(site / card), "deps": deps_now}  # fmt: skip
 
     def forget(self, rel: str) -> None:
         self.pages.pop(rel, None)
@@ -209,6 +213,12 @@ class PageMemo:
             atomic_write(self.path, data, durable=False)
         except HctiError:
             pass  # a memo that cannot be written costs the next run its reading, nothing else
+
+
+def _stamp(path: Path) -> list[int] | None:
+    """`files.stamp` as JSON keeps it (a list)."""
+    now = stamp(path)
+    return list(now) if now else None
 
 
 def _file_digest(path: Path) -> str | None:
